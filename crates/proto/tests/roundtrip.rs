@@ -1,0 +1,145 @@
+//! Property tests: every message survives encode → frame → decode unchanged, and no byte
+//! sequence makes the decoders panic.
+
+use bytes::BytesMut;
+use proptest::prelude::*;
+use proto::{
+    ChatMessage, ClientMsg, ErrorCode, MAX_FRAME_BYTES, ServerMsg, decode_client, decode_frame,
+    decode_server, encode_msg,
+};
+
+fn text() -> impl Strategy<Value = String> {
+    // Any Unicode, including quotes, backslashes and control characters JSON must escape.
+    ".{0,64}"
+}
+
+fn opt_u64() -> impl Strategy<Value = Option<u64>> {
+    proptest::option::of(any::<u64>())
+}
+
+fn chat() -> impl Strategy<Value = ChatMessage> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        text(),
+        proptest::option::of(text()),
+        text(),
+    )
+        .prop_map(|(id, ts, from, to, text)| ChatMessage {
+            id,
+            ts,
+            from,
+            to,
+            text,
+        })
+}
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    use ErrorCode::*;
+    prop::sample::select(vec![
+        UnsupportedVersion,
+        HelloRequired,
+        NotLoggedIn,
+        AlreadyLoggedIn,
+        InvalidNick,
+        NickTaken,
+        UnknownRecipient,
+        EmptyMessage,
+        MessageTooLong,
+        RateLimited,
+        Malformed,
+        FrameTooLarge,
+        Undecodable,
+        TooSlow,
+        IdleTimeout,
+        Shutdown,
+        Quit,
+        Internal,
+    ])
+}
+
+fn client_msg() -> impl Strategy<Value = ClientMsg> {
+    prop_oneof![
+        (any::<u32>(), text()).prop_map(|(version, client)| ClientMsg::Hello { version, client }),
+        (text(), opt_u64(), proptest::option::of(any::<u32>()))
+            .prop_map(|(nick, since, history)| ClientMsg::Login { nick, since, history }),
+        (opt_u64(), text()).prop_map(|(req, text)| ClientMsg::Say { req, text }),
+        (opt_u64(), text(), text()).prop_map(|(req, to, text)| ClientMsg::Private { req, to, text }),
+        opt_u64().prop_map(|req| ClientMsg::Who { req }),
+        (opt_u64(), proptest::option::of(any::<u32>()), opt_u64())
+            .prop_map(|(req, limit, since)| ClientMsg::History { req, limit, since }),
+        opt_u64().prop_map(|req| ClientMsg::Ping { req }),
+        Just(ClientMsg::Pong {}),
+        Just(ClientMsg::Quit {}),
+    ]
+}
+
+fn server_msg() -> impl Strategy<Value = ServerMsg> {
+    prop_oneof![
+        (any::<u32>(), text(), any::<u32>(), any::<u32>()).prop_map(
+            |(version, server, max_frame, max_text)| ServerMsg::Welcome {
+                version,
+                server,
+                max_frame,
+                max_text
+            }
+        ),
+        (text(), prop::collection::vec(text(), 0..5), any::<u64>())
+            .prop_map(|(nick, members, last_id)| ServerMsg::LoggedIn { nick, members, last_id }),
+        chat().prop_map(ServerMsg::Message),
+        text().prop_map(|nick| ServerMsg::Joined { nick }),
+        (text(), text()).prop_map(|(nick, reason)| ServerMsg::Left { nick, reason }),
+        (opt_u64(), any::<u64>(), any::<u64>())
+            .prop_map(|(req, id, ts)| ServerMsg::Ack { req, id, ts }),
+        (opt_u64(), prop::collection::vec(text(), 0..5))
+            .prop_map(|(req, nicks)| ServerMsg::Members { req, nicks }),
+        (opt_u64(), prop::collection::vec(chat(), 0..4), any::<bool>())
+            .prop_map(|(req, messages, done)| ServerMsg::History { req, messages, done }),
+        opt_u64().prop_map(|req| ServerMsg::Pong { req }),
+        Just(ServerMsg::Ping {}),
+        (opt_u64(), error_code(), text())
+            .prop_map(|(req, code, message)| ServerMsg::Error { req, code, message }),
+        (error_code(), text()).prop_map(|(code, message)| ServerMsg::Bye { code, message }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn client_messages_round_trip(msg in client_msg()) {
+        let frame = encode_msg(&msg, MAX_FRAME_BYTES).unwrap();
+        let mut buf = BytesMut::from(&frame[..]);
+        let payload = decode_frame(&mut buf, MAX_FRAME_BYTES).unwrap().unwrap();
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(decode_client(&payload).unwrap(), msg);
+    }
+
+    #[test]
+    fn server_messages_round_trip(msg in server_msg()) {
+        let frame = encode_msg(&msg, MAX_FRAME_BYTES).unwrap();
+        let mut buf = BytesMut::from(&frame[..]);
+        let payload = decode_frame(&mut buf, MAX_FRAME_BYTES).unwrap().unwrap();
+        prop_assert_eq!(decode_server(&payload).unwrap(), msg);
+    }
+
+    #[test]
+    fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_client(&bytes);
+        let _ = decode_server(&bytes);
+        let mut buf = BytesMut::from(&bytes[..]);
+        // Drain every frame the bytes happen to contain; the loop ends because each frame
+        // consumes at least its 4-byte header.
+        while let Ok(Some(payload)) = decode_frame(&mut buf, 256) {
+            let _ = decode_client(&payload);
+        }
+    }
+
+    #[test]
+    fn json_shaped_input_never_panics(
+        ty in prop::sample::select(vec!["hello", "login", "say", "private", "who", "history", "ping", "pong", "quit", "nope"]),
+        field in "[a-z]{1,8}",
+        value in prop_oneof![Just("1".to_string()), Just("\"x\"".to_string()), Just("null".to_string()), Just("-1".to_string()), Just("[]".to_string()), Just("18446744073709551616".to_string())],
+    ) {
+        let json = format!(r#"{{"type":"{ty}","{field}":{value}}}"#);
+        let _ = decode_client(json.as_bytes());
+    }
+}

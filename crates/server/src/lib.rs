@@ -1,0 +1,93 @@
+//! The confab server: sessions, the lobby, presence and the message history.
+//!
+//! Shaped like tokio's mini-redis: [`run`] takes a bound listener and a shutdown future, accepts
+//! connections under a connection cap, and gives each one a session task; a session's failure is
+//! logged in that task and never reaches the listener. Unlike mini-redis there is no shared map
+//! behind a lock: one **hub** thread owns presence, routing and the SQLite store, and sessions
+//! talk to it over a channel (ergo's "one owner per piece of state", without its locks).
+//!
+//! ```text
+//!  TcpListener ─ accept ─► Session (reader task) ──Command──► Hub thread ── SQLite (WAL)
+//!                             │ ▲ replies                      │ fan-out: one encoded frame,
+//!                             ▼ │                              ▼ cloned to every queue
+//!                          writer task ◄──── bounded queue of frames (per session)
+//! ```
+//!
+//! # Layout
+//! - [`server`](crate::run): the accept loop, connection cap, graceful shutdown.
+//! - `session`: one connection's state machine (hello → login → chat), validation, rate limit,
+//!   ping/idle timeout, and its writer task.
+//! - `hub`: presence, routing, group commit to the store, fan-out, slow-client eviction.
+//! - `store`: the SQLite schema and queries.
+//! - `connection`, `shutdown`: frame reading and the shutdown notice.
+//!
+//! Start reading at [`run`], then `session.rs`, then `hub.rs`.
+
+mod connection;
+mod hub;
+mod server;
+mod session;
+mod shutdown;
+mod store;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use server::run;
+pub use store::{DB_FILE, StoreError};
+
+/// Server settings. [`Config::new`] gives the defaults a newcomer wants.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where state lives: `confab.db` (SQLite) and, later, `files/`.
+    pub data_dir: PathBuf,
+    /// Messages sent to a client on a fresh login unless it asks for another number.
+    pub history_on_login: u32,
+    /// Each session's outbound queue, in frames. A client whose queue fills is disconnected.
+    pub queue_frames: usize,
+    /// Silence after which the server sends `ping`.
+    pub ping_interval: Duration,
+    /// Silence after which the server gives up on a client and disconnects it.
+    pub idle_timeout: Duration,
+    /// Most simultaneous connections; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Largest frame payload accepted, in bytes.
+    pub max_frame: usize,
+    /// Chat messages a session may send per second, sustained.
+    pub rate_per_second: u32,
+    /// Chat messages a session may send in one burst.
+    pub rate_burst: u32,
+}
+
+impl Config {
+    /// Defaults, with state under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            history_on_login: proto::DEFAULT_HISTORY,
+            queue_frames: 1024,
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            max_connections: 10_000,
+            max_frame: proto::MAX_FRAME_BYTES,
+            rate_per_second: 20,
+            rate_burst: 100,
+        }
+    }
+}
+
+/// The server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The message store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An OS resource (thread, socket) failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the server was doing.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
