@@ -1,0 +1,380 @@
+//! The server seen from a client written against PROTOCOL.md alone: raw frames over a real
+//! loopback socket, no confab client library. Covers hostile and broken input.
+
+use std::time::Duration;
+
+use proto::{ClientMsg, ErrorCode, MAX_FRAME_BYTES, ServerMsg, decode_server, encode_msg};
+use server::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct TestServer {
+    addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), server::Error>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path());
+        tune(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        timeout(WAIT, self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+        }
+    }
+
+    async fn login(addr: std::net::SocketAddr, nick: &str) -> Self {
+        let mut raw = Self::connect(addr).await;
+        raw.send(&ClientMsg::Hello {
+            version: proto::PROTOCOL_VERSION,
+            client: "raw-test".into(),
+        })
+        .await;
+        assert!(matches!(raw.recv().await, ServerMsg::Welcome { .. }));
+        raw.send(&ClientMsg::Login {
+            nick: nick.into(),
+            since: None,
+            history: None,
+        })
+        .await;
+        assert!(matches!(raw.recv().await, ServerMsg::LoggedIn { .. }));
+        // The backlog, possibly empty, ends with a `done` frame.
+        loop {
+            if let ServerMsg::History { done: true, .. } = raw.recv().await {
+                break;
+            }
+        }
+        raw
+    }
+
+    async fn send(&mut self, msg: &ClientMsg) {
+        let frame = encode_msg(msg, MAX_FRAME_BYTES).unwrap();
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    async fn send_payload(&mut self, payload: &[u8]) {
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(payload);
+        self.send_bytes(&frame).await;
+    }
+
+    /// The next frame, or `None` when the server closed the connection.
+    async fn try_recv(&mut self) -> Option<ServerMsg> {
+        let mut len = [0u8; 4];
+        timeout(WAIT, self.stream.read_exact(&mut len))
+            .await
+            .expect("timed out waiting for a frame")
+            .ok()?;
+        let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+        timeout(WAIT, self.stream.read_exact(&mut payload))
+            .await
+            .unwrap()
+            .ok()?;
+        Some(decode_server(&payload).unwrap())
+    }
+
+    async fn recv(&mut self) -> ServerMsg {
+        self.try_recv().await.expect("server closed the connection")
+    }
+
+    /// Skips presence events until the next frame of another kind.
+    async fn recv_skipping_presence(&mut self) -> ServerMsg {
+        loop {
+            match self.recv().await {
+                ServerMsg::Joined { .. } | ServerMsg::Left { .. } => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn expect_bye_and_close(&mut self, want: ErrorCode) {
+        match self.recv().await {
+            ServerMsg::Bye { code, .. } => assert_eq!(code, want),
+            other => panic!("expected bye {want:?}, got {other:?}"),
+        }
+        assert!(self.try_recv().await.is_none(), "connection should close");
+    }
+
+    async fn say(&mut self, req: u64, text: &str) -> ServerMsg {
+        self.send(&ClientMsg::Say {
+            req: Some(req),
+            text: text.into(),
+        })
+        .await;
+        self.recv_skipping_presence().await
+    }
+}
+
+/// After any abuse, a fresh client still gets served and sees a message stored.
+async fn still_serving(addr: std::net::SocketAddr, nick: &str) {
+    let mut fresh = Raw::login(addr, nick).await;
+    assert!(matches!(fresh.say(1, "still here").await, ServerMsg::Ack { req: Some(1), .. }));
+}
+
+#[tokio::test]
+async fn garbage_bytes_close_only_that_connection() {
+    let server = TestServer::start(|_| {}).await;
+    let mut bystander = Raw::login(server.addr, "bystander").await;
+    let mut bad = Raw::connect(server.addr).await;
+    bad.send_payload(b"\x00\x01\x02 definitely not json").await;
+    bad.expect_bye_and_close(ErrorCode::Undecodable).await;
+    still_serving(server.addr, "fresh").await;
+    // The bystander saw fresh's message go by, then gets its own request answered.
+    assert!(matches!(bystander.recv_skipping_presence().await, ServerMsg::Message(_)));
+    assert!(matches!(bystander.say(9, "fine").await, ServerMsg::Ack { req: Some(9), .. }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ten_mib_length_prefix_is_refused_without_reading_it() {
+    let server = TestServer::start(|_| {}).await;
+    let mut bad = Raw::connect(server.addr).await;
+    bad.send_bytes(&(10u32 * 1024 * 1024).to_be_bytes()).await;
+    bad.expect_bye_and_close(ErrorCode::FrameTooLarge).await;
+    still_serving(server.addr, "fresh").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_type_gets_an_error_and_the_session_goes_on() {
+    let server = TestServer::start(|_| {}).await;
+    let mut client = Raw::login(server.addr, "alice").await;
+    client.send_payload(br#"{"type":"shout","req":42}"#).await;
+    match client.recv().await {
+        ServerMsg::Error { req, code, .. } => {
+            assert_eq!((req, code), (Some(42), ErrorCode::Malformed));
+        }
+        other => panic!("{other:?}"),
+    }
+    client.send_payload(br#"{"type":"say","req":43}"#).await; // missing text
+    assert!(matches!(
+        client.recv().await,
+        ServerMsg::Error { req: Some(43), code: ErrorCode::Malformed, .. }
+    ));
+    assert!(matches!(client.say(44, "after").await, ServerMsg::Ack { req: Some(44), .. }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_that_connection() {
+    let server = TestServer::start(|_| {}).await;
+    let mut client = Raw::login(server.addr, "alice").await;
+    client
+        .send_payload(b"{\"type\":\"say\",\"text\":\"bad \xff\xfe\"}")
+        .await;
+    client.expect_bye_and_close(ErrorCode::Undecodable).await;
+    still_serving(server.addr, "fresh").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn handshake_rules() {
+    let server = TestServer::start(|_| {}).await;
+    let mut client = Raw::connect(server.addr).await;
+    client.send(&ClientMsg::Who { req: Some(1) }).await;
+    assert!(matches!(
+        client.recv().await,
+        ServerMsg::Error { code: ErrorCode::HelloRequired, .. }
+    ));
+    client
+        .send(&ClientMsg::Hello {
+            version: 99,
+            client: String::new(),
+        })
+        .await;
+    client
+        .expect_bye_and_close(ErrorCode::UnsupportedVersion)
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn over_long_and_empty_messages_are_refused_not_disconnected() {
+    let server = TestServer::start(|_| {}).await;
+    let mut client = Raw::login(server.addr, "alice").await;
+    let long = "x".repeat(proto::MAX_TEXT_BYTES + 1);
+    assert!(matches!(
+        client.say(1, &long).await,
+        ServerMsg::Error { req: Some(1), code: ErrorCode::MessageTooLong, .. }
+    ));
+    assert!(matches!(
+        client.say(2, "   ").await,
+        ServerMsg::Error { req: Some(2), code: ErrorCode::EmptyMessage, .. }
+    ));
+    let exact = "y".repeat(proto::MAX_TEXT_BYTES);
+    assert!(matches!(client.say(3, &exact).await, ServerMsg::Ack { req: Some(3), .. }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn flood_is_rate_limited_and_the_session_survives() {
+    let server = TestServer::start(|c| {
+        c.rate_per_second = 1;
+        c.rate_burst = 3;
+    })
+    .await;
+    let mut client = Raw::login(server.addr, "flooder").await;
+    let mut acks = 0;
+    let mut limited = 0;
+    for req in 0..10 {
+        client
+            .send(&ClientMsg::Say {
+                req: Some(req),
+                text: "spam".into(),
+            })
+            .await;
+    }
+    // Each request yields exactly one ack or error; acked ones also come back as messages.
+    while acks + limited < 10 {
+        match client.recv().await {
+            ServerMsg::Ack { .. } => acks += 1,
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            ServerMsg::Message(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(acks, 3, "the burst allowance");
+    assert_eq!(limited, 7);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_bye_to_clients() {
+    let server = TestServer::start(|_| {}).await;
+    let mut client = Raw::login(server.addr, "alice").await;
+    let stop = tokio::spawn(server.stop());
+    client.expect_bye_and_close(ErrorCode::Shutdown).await;
+    stop.await.unwrap();
+}
+
+#[tokio::test]
+async fn silent_client_is_pinged_then_dropped() {
+    let server = TestServer::start(|c| {
+        c.ping_interval = Duration::from_millis(200);
+        c.idle_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let mut watcher = Raw::login(server.addr, "watcher").await;
+    // The watcher answers pings and so stays; the silent one only reads.
+    let watching = tokio::spawn(async move {
+        loop {
+            match watcher.recv().await {
+                ServerMsg::Ping {} => watcher.send(&ClientMsg::Pong {}).await,
+                ServerMsg::Joined { .. } => {}
+                ServerMsg::Left { nick, reason } => return (nick, reason),
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    let mut silent = Raw::login(server.addr, "silent").await;
+    assert!(matches!(silent.recv().await, ServerMsg::Ping {}));
+    silent.expect_bye_and_close(ErrorCode::IdleTimeout).await;
+    let (nick, reason) = timeout(WAIT, watching).await.unwrap().unwrap();
+    assert_eq!((nick.as_str(), reason.as_str()), ("silent", "timeout"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
+    let server = TestServer::start(|c| {
+        c.queue_frames = 16;
+        c.rate_per_second = 100_000;
+        c.rate_burst = 100_000;
+    })
+    .await;
+    let mut talker = Raw::login(server.addr, "talker").await;
+    let mut listener = Raw::login(server.addr, "listener").await;
+    // The listener keeps reading throughout, collecting ids until the END marker.
+    let listening = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        let mut saw_left = false;
+        loop {
+            match listener.recv().await {
+                ServerMsg::Message(m) if m.text == "END" => return (ids, saw_left),
+                ServerMsg::Message(m) => ids.push(m.id),
+                ServerMsg::Left { nick, .. } => saw_left |= nick == "stuck",
+                ServerMsg::Joined { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    // Logs in, then never reads another byte.
+    let _stuck = Raw::login(server.addr, "stuck").await;
+    let text = "z".repeat(4000);
+    let mut sent = 0u64;
+    let mut stuck_left = false;
+    // Loopback socket buffers hold a few MiB, so some thousands of 4 kB messages fill them;
+    // the bound keeps the test finite if eviction were broken.
+    while !stuck_left && sent < 20_000 {
+        sent += 1;
+        talker
+            .send(&ClientMsg::Say {
+                req: Some(sent),
+                text: text.clone(),
+            })
+            .await;
+        // The talker reads its own stream (ack + echo) so it is never the slow one.
+        loop {
+            match talker.recv().await {
+                ServerMsg::Ack { req, .. } => assert_eq!(req, Some(sent)),
+                ServerMsg::Message(m) => {
+                    assert_eq!(m.from, "talker");
+                    break;
+                }
+                ServerMsg::Left { nick, reason } => {
+                    assert_eq!((nick.as_str(), reason.as_str()), ("stuck", "too_slow"));
+                    stuck_left = true;
+                }
+                ServerMsg::Joined { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(stuck_left, "stuck client never evicted after {sent} messages");
+    talker.say(0, "END").await;
+    let (ids, saw_left) = timeout(WAIT, listening).await.unwrap().unwrap();
+    assert_eq!(ids.len() as u64, sent, "the listener missed messages");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+    assert!(saw_left);
+    server.stop().await;
+}
