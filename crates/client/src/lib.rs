@@ -1,0 +1,60 @@
+//! confab's client library: the one place that speaks the control protocol on the client side.
+//! The terminal client, the GUI, the tests and the benchmarks all go through it.
+//!
+//! # Model
+//! A session is a [`Client`] handle plus an [`EventStream`]. Behind them one background task
+//! owns the TCP connection: it writes requests, reads frames, answers the server's pings, hands
+//! each answer to the request that asked for it (matched by `req` number), and turns everything
+//! else — messages, `joined` / `left`, disconnects — into [`Event`]s.
+//!
+//! Requests are `async fn`s that resolve when the server has answered: [`Client::say`] returns
+//! once the message is **stored** (the server's `ack`). The message itself comes back on the
+//! event stream like everyone else's, so there is one place to display from.
+//!
+//! With reconnect on (the default), a lost connection — EOF, a socket error, a `bye` for a
+//! server shutdown, or silence past [`Timeouts::idle`] — is followed by attempts with
+//! exponential backoff and jitter; each logs in again with `since` = the last message id seen,
+//! so the messages missed in between arrive exactly once, in id order. Requests made while
+//! offline fail at once with [`ClientError::Disconnected`] rather than wait unboundedly.
+//!
+//! # Layout
+//! - [`client`](Client) — [`Connector`] (connect, then log in; retry another nick on the same
+//!   connection) and [`Client`] (say, private, who, history, quit).
+//! - [`Event`] / [`EventStream`] — what the session reports.
+//! - [`ConnectOptions`], [`ReconnectPolicy`], [`Timeouts`] — how to connect.
+//! - [`ClientError`] — every failure, worded for the person who will read it.
+//! - internals: `driver` (the background task and reconnect), `handshake` (`hello`, `login`,
+//!   backlog), `conn` (framed socket I/O).
+//!
+//! A `transfers` module (file transfers over rudp) will sit next to `driver`.
+//!
+//! # Where to start
+//! [`Client::connect`], then the loop in `driver.rs` (`Driver::serve`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), client::ClientError> {
+//! use client::{Client, ConnectOptions, Event};
+//! let (client, mut events) = Client::connect(ConnectOptions::new("127.0.0.1:50000", "alice")).await?;
+//! client.say("hi all").await?;
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Message(msg) = event {
+//!         println!("<{}> {}", msg.from, msg.text);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod conn;
+mod driver;
+mod error;
+mod event;
+mod handshake;
+mod options;
+
+pub use client::{Ack, Client, Connector};
+pub use error::ClientError;
+pub use event::{Event, EventStream};
+pub use handshake::ServerInfo;
+pub use options::{ConnectOptions, ReconnectPolicy, Timeouts};
+pub use proto::{ChatMessage, ErrorCode};

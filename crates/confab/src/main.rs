@@ -1,0 +1,143 @@
+//! `confab`: the one binary a user runs — the server, the terminal client and the one-shot
+//! scripting commands.
+//!
+//! # Layout
+//! One module per command family, each with a `run` function that `main` dispatches to:
+//! - `serve` — `confab server`;
+//! - `chat` — `confab chat`, the line-mode terminal client;
+//! - `oneshot` — `confab send`, `who`, `history`;
+//! - `render` — how events and messages look on a terminal or as JSON lines;
+//! - `identity` — which nick to use.
+//!
+//! Later families (`gui`, `files`/`get`/`put`, `relay`) get a module and a [`Command`] variant
+//! each. Errors are `anyhow` here: `main` prints one line, `confab: <what happened>`, and exits 1
+//! (clap exits 2 for usage errors).
+
+mod chat;
+mod identity;
+mod oneshot;
+mod render;
+mod serve;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// confab: chat and file sharing.
+#[derive(Debug, Parser)]
+#[command(name = "confab", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every client command shares.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Global {
+    /// Server control address (host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "CONFAB_SERVER",
+        default_value = "127.0.0.1:50000"
+    )]
+    server: String,
+    /// Nickname [default: $CONFAB_NICK, then $USER].
+    #[arg(long, global = true, env = "CONFAB_NICK")]
+    nick: Option<String>,
+    /// Machine-readable output: JSON (one object per line for `chat`).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (TCP control on --bind; state in --data).
+    Server {
+        /// Address to listen on; port 0 picks a free port (printed on startup).
+        #[arg(long, default_value = "127.0.0.1:50000")]
+        bind: String,
+        /// Data directory (SQLite database and files); created if missing.
+        #[arg(long, default_value = "./confab-data")]
+        data: PathBuf,
+    },
+    /// Chat in line mode: each stdin line is a public message; /help lists the commands.
+    ///
+    /// Events print one per line (`<alice> hi`, `* bob joined`, `[alice → you] psst`); with
+    /// --json, one JSON object per line. Reconnects automatically if the connection drops.
+    /// Exits 0 on /quit or at the end of stdin, once everything sent was stored.
+    /// History times are UTC.
+    Chat {
+        /// How many recent messages to show on login.
+        #[arg(long, default_value_t = 20)]
+        history: u32,
+    },
+    /// Send one message as --nick; exits 0 once the server has stored it.
+    ///
+    /// The sender's nick matters, so if it is in use (e.g. by your own `confab chat`) this fails
+    /// with "nick … is taken"; pass another --nick.
+    Send {
+        /// Send privately to this (online) nick instead of the lobby.
+        #[arg(long)]
+        to: Option<String>,
+        /// The message (several words are joined with spaces).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// List who is online, one nick per line (--json: an array).
+    ///
+    /// Logs in briefly under a throwaway nick derived from --nick (`NICK-cli`, `NICK-cli2`, …),
+    /// so it works while your `confab chat` holds your nick; that nick is left out of the list.
+    Who,
+    /// Show recent public messages, oldest first (--json: an array of messages).
+    ///
+    /// Like `who`, logs in under a throwaway nick derived from --nick. Times are UTC.
+    History {
+        /// How many messages.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    // Later: Gui, Files, Get, Put, Relay — one module each.
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&anyhow::anyhow!("cannot start the async runtime: {err}")),
+    };
+    let result = runtime.block_on(dispatch(cli));
+    // A read of stdin may still be blocked on its thread (it cannot be cancelled); do not wait
+    // for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Server { bind, data } => serve::run(&bind, data).await,
+        Command::Chat { history } => chat::run(&global, history).await,
+        Command::Send { to, text } => oneshot::send(&global, to, text.join(" ")).await,
+        Command::Who => oneshot::who(&global).await,
+        Command::History { limit } => oneshot::history(&global, limit).await,
+    }
+}
+
+/// Prints the error as one line on stderr and returns exit code 1.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let text = format!("{err:#}").replace('\n', " ");
+    let _ = writeln!(std::io::stderr().lock(), "confab: {text}");
+    ExitCode::FAILURE
+}
