@@ -148,7 +148,9 @@ mod tests {
         let mut partial = BytesMut::from(&buf[..6]);
         assert_eq!(decode_frame(&mut partial, MAX_FRAME_BYTES), Ok(None));
         partial.extend_from_slice(&buf[6..]);
-        let got = decode_frame(&mut partial, MAX_FRAME_BYTES).unwrap().unwrap();
+        let got = decode_frame(&mut partial, MAX_FRAME_BYTES)
+            .unwrap()
+            .unwrap();
         assert_eq!(&got[..], b"hello");
         assert!(partial.is_empty());
     }
@@ -206,6 +208,9 @@ mod tests {
             &frame[4..],
             br#"{"type":"error","req":3,"code":"nick_taken","message":"x"}"#
         );
-        assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
     }
 }

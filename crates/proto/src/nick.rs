@@ -65,10 +65,10 @@ mod tests {
         assert_eq!(validate_nick(""), Err(NickError::Empty));
         assert_eq!(validate_nick("1abc"), Err(NickError::BadStart));
         assert_eq!(validate_nick("a b"), Err(NickError::BadChar(' ')));
-        assert_eq!(validate_nick("ali\u{e9}"), Err(NickError::BadChar('\u{e9}')));
         assert_eq!(
-            validate_nick(&"a".repeat(25)),
-            Err(NickError::TooLong(25))
+            validate_nick("ali\u{e9}"),
+            Err(NickError::BadChar('\u{e9}'))
         );
+        assert_eq!(validate_nick(&"a".repeat(25)), Err(NickError::TooLong(25)));
     }
 }

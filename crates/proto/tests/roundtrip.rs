@@ -61,10 +61,19 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
         (any::<u32>(), text()).prop_map(|(version, client)| ClientMsg::Hello { version, client }),
-        (text(), opt_u64(), proptest::option::of(any::<u32>()))
-            .prop_map(|(nick, since, history)| ClientMsg::Login { nick, since, history }),
+        (text(), opt_u64(), proptest::option::of(any::<u32>())).prop_map(
+            |(nick, since, history)| ClientMsg::Login {
+                nick,
+                since,
+                history
+            }
+        ),
         (opt_u64(), text()).prop_map(|(req, text)| ClientMsg::Say { req, text }),
-        (opt_u64(), text(), text()).prop_map(|(req, to, text)| ClientMsg::Private { req, to, text }),
+        (opt_u64(), text(), text()).prop_map(|(req, to, text)| ClientMsg::Private {
+            req,
+            to,
+            text
+        }),
         opt_u64().prop_map(|req| ClientMsg::Who { req }),
         (opt_u64(), proptest::option::of(any::<u32>()), opt_u64())
             .prop_map(|(req, limit, since)| ClientMsg::History { req, limit, since }),
@@ -84,21 +93,40 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 max_text
             }
         ),
-        (text(), prop::collection::vec(text(), 0..5), any::<u64>())
-            .prop_map(|(nick, members, last_id)| ServerMsg::LoggedIn { nick, members, last_id }),
+        (text(), prop::collection::vec(text(), 0..5), any::<u64>()).prop_map(
+            |(nick, members, last_id)| ServerMsg::LoggedIn {
+                nick,
+                members,
+                last_id
+            }
+        ),
         chat().prop_map(ServerMsg::Message),
         text().prop_map(|nick| ServerMsg::Joined { nick }),
         (text(), text()).prop_map(|(nick, reason)| ServerMsg::Left { nick, reason }),
-        (opt_u64(), any::<u64>(), any::<u64>())
-            .prop_map(|(req, id, ts)| ServerMsg::Ack { req, id, ts }),
+        (opt_u64(), any::<u64>(), any::<u64>()).prop_map(|(req, id, ts)| ServerMsg::Ack {
+            req,
+            id,
+            ts
+        }),
         (opt_u64(), prop::collection::vec(text(), 0..5))
             .prop_map(|(req, nicks)| ServerMsg::Members { req, nicks }),
-        (opt_u64(), prop::collection::vec(chat(), 0..4), any::<bool>())
-            .prop_map(|(req, messages, done)| ServerMsg::History { req, messages, done }),
+        (
+            opt_u64(),
+            prop::collection::vec(chat(), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(req, messages, done)| ServerMsg::History {
+                req,
+                messages,
+                done
+            }),
         opt_u64().prop_map(|req| ServerMsg::Pong { req }),
         Just(ServerMsg::Ping {}),
-        (opt_u64(), error_code(), text())
-            .prop_map(|(req, code, message)| ServerMsg::Error { req, code, message }),
+        (opt_u64(), error_code(), text()).prop_map(|(req, code, message)| ServerMsg::Error {
+            req,
+            code,
+            message
+        }),
         (error_code(), text()).prop_map(|(code, message)| ServerMsg::Bye { code, message }),
     ]
 }

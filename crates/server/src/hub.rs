@@ -96,7 +96,10 @@ enum Out {
     /// A frame for one session.
     To(SessionId, Bytes),
     /// A frame for every logged-in session except one.
-    All { frame: Bytes, except: Option<SessionId> },
+    All {
+        frame: Bytes,
+        except: Option<SessionId>,
+    },
     /// A message inserted in this batch: ack + fan-out if the commit holds, else an error.
     Stored {
         sender: SessionId,

@@ -107,4 +107,3 @@ async fn accept_loop(
         });
     }
 }
-

@@ -99,7 +99,13 @@ impl Session {
         let reason = session.read_loop(&mut shutdown).await;
         debug!(id, %peer, reason, "session ending");
         if session.state == State::LoggedIn {
-            let _ = session.hub.send(Command::Logout { session: id, reason }).await;
+            let _ = session
+                .hub
+                .send(Command::Logout {
+                    session: id,
+                    reason,
+                })
+                .await;
         }
         // Dropping our queue handle lets the writer finish once the hub has dropped its own.
         drop(session);
@@ -164,7 +170,9 @@ impl Session {
             if let Flow::Close(code, message, reason) = flow {
                 info!(id = self.id, peer = %self.peer, ?code, %message, "closing connection");
                 // Best effort: a full queue means the client is not reading anyway.
-                let _ = self.out.try_send(self.encode(&ServerMsg::Bye { code, message }));
+                let _ = self
+                    .out
+                    .try_send(self.encode(&ServerMsg::Bye { code, message }));
                 return reason;
             }
         }
@@ -174,7 +182,11 @@ impl Session {
         let msg = match proto::decode_client(payload) {
             Ok(msg) => msg,
             Err(DecodeError::Malformed { req, reason }) => {
-                return self.error(req, ErrorCode::Malformed, format!("{reason}; see PROTOCOL.md"));
+                return self.error(
+                    req,
+                    ErrorCode::Malformed,
+                    format!("{reason}; see PROTOCOL.md"),
+                );
             }
             Err(DecodeError::Undecodable(reason)) => {
                 return Flow::Close(
@@ -213,12 +225,19 @@ impl Session {
                 ErrorCode::HelloRequired,
                 "send hello with the protocol version first".into(),
             ),
-            (_, ClientMsg::Hello { .. }) => {
-                self.error(None, ErrorCode::Malformed, "hello was already accepted".into())
-            }
-            (State::AwaitLogin, ClientMsg::Login { nick, since, history }) => {
-                self.login(nick, since, history).await
-            }
+            (_, ClientMsg::Hello { .. }) => self.error(
+                None,
+                ErrorCode::Malformed,
+                "hello was already accepted".into(),
+            ),
+            (
+                State::AwaitLogin,
+                ClientMsg::Login {
+                    nick,
+                    since,
+                    history,
+                },
+            ) => self.login(nick, since, history).await,
             (State::LoggedIn, ClientMsg::Login { .. }) => self.error(
                 None,
                 ErrorCode::AlreadyLoggedIn,
@@ -231,26 +250,47 @@ impl Session {
             ),
             (State::LoggedIn, ClientMsg::Say { req, text }) => match self.check_text(req, &text) {
                 Some(flow) => flow,
-                None => self.to_hub(Command::Say { session: self.id, req, text }).await,
+                None => {
+                    self.to_hub(Command::Say {
+                        session: self.id,
+                        req,
+                        text,
+                    })
+                    .await
+                }
             },
             (State::LoggedIn, ClientMsg::Private { req, to, text }) => {
                 match self.check_text(req, &text) {
                     Some(flow) => flow,
                     None => {
-                        self.to_hub(Command::Private { session: self.id, req, to, text })
-                            .await
+                        self.to_hub(Command::Private {
+                            session: self.id,
+                            req,
+                            to,
+                            text,
+                        })
+                        .await
                     }
                 }
             }
             (State::LoggedIn, ClientMsg::Who { req }) => {
-                self.to_hub(Command::Who { session: self.id, req }).await
+                self.to_hub(Command::Who {
+                    session: self.id,
+                    req,
+                })
+                .await
             }
             (State::LoggedIn, ClientMsg::History { req, limit, since }) => {
                 let limit = limit
                     .unwrap_or(self.config.history_on_login)
                     .min(MAX_HISTORY_LIMIT);
-                self.to_hub(Command::History { session: self.id, req, limit, since })
-                    .await
+                self.to_hub(Command::History {
+                    session: self.id,
+                    req,
+                    limit,
+                    since,
+                })
+                .await
             }
         }
     }

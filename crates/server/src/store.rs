@@ -31,7 +31,9 @@ pub enum StoreError {
     #[error("message store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The file was written by a newer confab.
-    #[error("{path} has schema version {found}; this confab understands up to {SCHEMA_VERSION} — upgrade confab")]
+    #[error(
+        "{path} has schema version {found}; this confab understands up to {SCHEMA_VERSION} — upgrade confab"
+    )]
     TooNew {
         /// The database file.
         path: PathBuf,
@@ -172,7 +174,11 @@ impl Store {
         )?;
         let out = stmt
             .query_map(
-                params![viewer.to_ascii_lowercase(), since.min(i64::MAX as u64) as i64, limit],
+                params![
+                    viewer.to_ascii_lowercase(),
+                    since.min(i64::MAX as u64) as i64,
+                    limit
+                ],
                 row_to_message,
             )?
             .collect::<Result<Vec<_>, _>>()?;

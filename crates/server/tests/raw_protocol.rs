@@ -145,7 +145,10 @@ impl Raw {
 /// After any abuse, a fresh client still gets served and sees a message stored.
 async fn still_serving(addr: std::net::SocketAddr, nick: &str) {
     let mut fresh = Raw::login(addr, nick).await;
-    assert!(matches!(fresh.say(1, "still here").await, ServerMsg::Ack { req: Some(1), .. }));
+    assert!(matches!(
+        fresh.say(1, "still here").await,
+        ServerMsg::Ack { req: Some(1), .. }
+    ));
 }
 
 #[tokio::test]
@@ -157,8 +160,14 @@ async fn garbage_bytes_close_only_that_connection() {
     bad.expect_bye_and_close(ErrorCode::Undecodable).await;
     still_serving(server.addr, "fresh").await;
     // The bystander saw fresh's message go by, then gets its own request answered.
-    assert!(matches!(bystander.recv_skipping_presence().await, ServerMsg::Message(_)));
-    assert!(matches!(bystander.say(9, "fine").await, ServerMsg::Ack { req: Some(9), .. }));
+    assert!(matches!(
+        bystander.recv_skipping_presence().await,
+        ServerMsg::Message(_)
+    ));
+    assert!(matches!(
+        bystander.say(9, "fine").await,
+        ServerMsg::Ack { req: Some(9), .. }
+    ));
     server.stop().await;
 }
 
@@ -186,9 +195,16 @@ async fn unknown_type_gets_an_error_and_the_session_goes_on() {
     client.send_payload(br#"{"type":"say","req":43}"#).await; // missing text
     assert!(matches!(
         client.recv().await,
-        ServerMsg::Error { req: Some(43), code: ErrorCode::Malformed, .. }
+        ServerMsg::Error {
+            req: Some(43),
+            code: ErrorCode::Malformed,
+            ..
+        }
     ));
-    assert!(matches!(client.say(44, "after").await, ServerMsg::Ack { req: Some(44), .. }));
+    assert!(matches!(
+        client.say(44, "after").await,
+        ServerMsg::Ack { req: Some(44), .. }
+    ));
     server.stop().await;
 }
 
@@ -211,7 +227,10 @@ async fn handshake_rules() {
     client.send(&ClientMsg::Who { req: Some(1) }).await;
     assert!(matches!(
         client.recv().await,
-        ServerMsg::Error { code: ErrorCode::HelloRequired, .. }
+        ServerMsg::Error {
+            code: ErrorCode::HelloRequired,
+            ..
+        }
     ));
     client
         .send(&ClientMsg::Hello {
@@ -232,14 +251,25 @@ async fn over_long_and_empty_messages_are_refused_not_disconnected() {
     let long = "x".repeat(proto::MAX_TEXT_BYTES + 1);
     assert!(matches!(
         client.say(1, &long).await,
-        ServerMsg::Error { req: Some(1), code: ErrorCode::MessageTooLong, .. }
+        ServerMsg::Error {
+            req: Some(1),
+            code: ErrorCode::MessageTooLong,
+            ..
+        }
     ));
     assert!(matches!(
         client.say(2, "   ").await,
-        ServerMsg::Error { req: Some(2), code: ErrorCode::EmptyMessage, .. }
+        ServerMsg::Error {
+            req: Some(2),
+            code: ErrorCode::EmptyMessage,
+            ..
+        }
     ));
     let exact = "y".repeat(proto::MAX_TEXT_BYTES);
-    assert!(matches!(client.say(3, &exact).await, ServerMsg::Ack { req: Some(3), .. }));
+    assert!(matches!(
+        client.say(3, &exact).await,
+        ServerMsg::Ack { req: Some(3), .. }
+    ));
     server.stop().await;
 }
 
@@ -370,7 +400,10 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
             }
         }
     }
-    assert!(stuck_left, "stuck client never evicted after {sent} messages");
+    assert!(
+        stuck_left,
+        "stuck client never evicted after {sent} messages"
+    );
     talker.say(0, "END").await;
     let (ids, saw_left) = timeout(WAIT, listening).await.unwrap().unwrap();
     assert_eq!(ids.len() as u64, sent, "the listener missed messages");
