@@ -274,6 +274,7 @@ impl Driver {
                 req,
                 messages: batch,
                 done,
+                ..
             } => match self.take_pending(req) {
                 Some(Pending::History {
                     mut messages,

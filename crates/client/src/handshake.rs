@@ -127,6 +127,13 @@ pub(crate) async fn open(
     Ok((conn, info))
 }
 
+/// Request numbers for catch-up pages during login; far above the driver's own numbering,
+/// which starts once login is over.
+const BACKLOG_PAGE_REQ: u64 = 1 << 62;
+
+/// Messages asked for per catch-up page: the most a `history` request may ask for.
+const CATCH_UP_PAGE: u32 = 10_000;
+
 /// Logs in as `nick` on an open connection and collects the backlog.
 ///
 /// On `nick_taken` / `invalid_nick` the connection stays usable for another attempt.
@@ -170,15 +177,31 @@ pub(crate) async fn login(
         };
         let mut messages = Vec::new();
         let mut presence = Vec::new();
+        // The backlog arrives unasked (`req` absent). A catch-up longer than the server sends at
+        // once ends with `more`; we then page on with `history` requests of our own (`req`
+        // set) until the gap is closed, so a long absence still loses nothing.
+        let mut backlog_req = None;
         loop {
             match read_or_closed(conn).await? {
                 ServerMsg::History {
-                    req: None,
+                    req,
                     messages: batch,
                     done,
-                } => {
+                    more,
+                } if req == backlog_req => {
+                    let last = batch.last().map(|m| m.id);
                     messages.extend(batch);
-                    if done {
+                    if done && more {
+                        let since = last.or(since).unwrap_or(0);
+                        let req = backlog_req.map_or(BACKLOG_PAGE_REQ, |r| r + 1);
+                        backlog_req = Some(req);
+                        conn.send(&ClientMsg::History {
+                            req: Some(req),
+                            limit: Some(CATCH_UP_PAGE),
+                            since: Some(since),
+                        })
+                        .await?;
+                    } else if done {
                         break;
                     }
                 }

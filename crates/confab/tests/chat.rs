@@ -322,6 +322,44 @@ async fn reconnect_receives_exactly_the_missed_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_longer_than_the_servers_page_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    // The server sends at most 2 missed messages with the login; the client pages on for the rest.
+    config.catch_up_limit = 2;
+    let server = TestServer::start(config).await;
+    let proxy = Proxy::start(server.addr).await;
+    let (_alice, mut ae, _) = login(proxy.addr, "alice").await;
+    let (bob, _be, _) = login(server.addr, "bob").await;
+    proxy.cut_and_block();
+    wait_for(&mut ae, "disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    let mut missed = Vec::new();
+    for i in 0..7 {
+        missed.push(bob.say(format!("gap {i}")).await.unwrap().id);
+    }
+    proxy.unblock();
+    match wait_for(&mut ae, "reconnected", |e| {
+        matches!(e, Event::Reconnected { .. })
+    })
+    .await
+    {
+        Event::Reconnected { missed: n, .. } => assert_eq!(n, 7, "missed count"),
+        _ => unreachable!(),
+    }
+    for id in &missed {
+        assert_eq!(
+            next_message(&mut ae).await.id,
+            *id,
+            "every missed message, in order"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_a_server_restart_on_the_same_port() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(test_config(dir.path())).await;

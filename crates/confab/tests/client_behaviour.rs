@@ -57,6 +57,7 @@ async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) 
                 req: None,
                 messages: vec![],
                 done: true,
+                more: false,
             },
         )
         .await;

@@ -172,6 +172,10 @@ pub enum ServerMsg {
         messages: Vec<ChatMessage>,
         /// True on the last frame of the answer.
         done: bool,
+        /// On the last frame: the answer stopped at its limit and more messages follow the
+        /// last one (ask again with `since` = its id). Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
     /// The answer to a client `ping`.
     Pong {

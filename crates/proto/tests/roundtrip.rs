@@ -113,12 +113,14 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (
             opt_u64(),
             prop::collection::vec(chat(), 0..4),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(req, messages, done)| ServerMsg::History {
+            .prop_map(|(req, messages, done, more)| ServerMsg::History {
                 req,
                 messages,
-                done
+                done,
+                more
             }),
         opt_u64().prop_map(|req| ServerMsg::Pong { req }),
         Just(ServerMsg::Ping {}),

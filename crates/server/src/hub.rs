@@ -35,10 +35,6 @@ pub(crate) type Outbound = mpsc::Sender<Bytes>;
 /// Most commands handled per turn (and so per transaction).
 const MAX_BATCH: usize = 256;
 
-/// Most messages sent as catch-up after a login with `since`; the client can page on with
-/// `history` requests for more.
-pub(crate) const MAX_CATCH_UP: u32 = 10_000;
-
 /// A request from a session to the hub.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -117,12 +113,17 @@ pub(crate) struct Hub {
     by_nick: HashMap<String, SessionId>,
     last_id: u64,
     max_frame: usize,
+    catch_up_limit: u32,
     outbox: Vec<Out>,
     in_txn: bool,
 }
 
 impl Hub {
-    pub(crate) fn new(store: Store, max_frame: usize) -> Result<Self, crate::Error> {
+    pub(crate) fn new(
+        store: Store,
+        max_frame: usize,
+        catch_up_limit: u32,
+    ) -> Result<Self, crate::Error> {
         let last_id = store.last_id()?;
         Ok(Self {
             store,
@@ -130,6 +131,7 @@ impl Hub {
             by_nick: HashMap::new(),
             last_id,
             max_frame,
+            catch_up_limit,
             outbox: Vec::new(),
             in_txn: false,
         })
@@ -190,10 +192,10 @@ impl Hub {
                 };
                 let found = match since {
                     Some(since) => self.store.since(&viewer, since, limit),
-                    None => self.store.recent(&viewer, limit),
+                    None => self.store.recent(&viewer, limit).map(|m| (m, false)),
                 };
                 match found {
-                    Ok(messages) => self.queue_history(session, req, messages),
+                    Ok((messages, more)) => self.queue_history(session, req, messages, more),
                     Err(err) => self.queue_error(session, req, ErrorCode::Internal, err),
                 }
             }
@@ -226,11 +228,11 @@ impl Hub {
             return;
         }
         let backlog = match since {
-            Some(since) => self.store.since(&nick, since, MAX_CATCH_UP),
-            None => self.store.recent(&nick, history),
+            Some(since) => self.store.since(&nick, since, self.catch_up_limit),
+            None => self.store.recent(&nick, history).map(|m| (m, false)),
         };
         let backlog = match backlog {
-            Ok(b) => b,
+            Ok(found) => found,
             Err(err) => {
                 warn!(%err, "cannot read history for login");
                 let frame = self.encode(&ServerMsg::Error {
@@ -259,7 +261,7 @@ impl Hub {
             last_id: self.last_id,
         });
         self.outbox.push(Out::To(session, logged_in));
-        self.queue_history(session, None, backlog);
+        self.queue_history(session, None, backlog.0, backlog.1);
         let joined = self.encode(&ServerMsg::Joined { nick });
         self.outbox.push(Out::All {
             frame: joined,
@@ -416,8 +418,14 @@ impl Hub {
         self.broadcast(&left, None);
     }
 
-    fn queue_history(&mut self, session: SessionId, req: Option<u64>, messages: Vec<ChatMessage>) {
-        for frame in history_frames(req, messages, self.max_frame) {
+    fn queue_history(
+        &mut self,
+        session: SessionId,
+        req: Option<u64>,
+        messages: Vec<ChatMessage>,
+        more: bool,
+    ) {
+        for frame in history_frames(req, messages, more, self.max_frame) {
             self.outbox.push(Out::To(session, frame));
         }
     }
@@ -469,7 +477,13 @@ fn encode_or_placeholder(msg: &ServerMsg, max_frame: usize) -> Bytes {
 
 /// Splits messages into `history` frames that each fit in `max_frame`, the last with `done`.
 /// An empty list still yields one (empty, done) frame, so the client knows the answer is complete.
-fn history_frames(req: Option<u64>, messages: Vec<ChatMessage>, max_frame: usize) -> Vec<Bytes> {
+/// `more` goes on the last frame: the answer was cut at its limit.
+fn history_frames(
+    req: Option<u64>,
+    messages: Vec<ChatMessage>,
+    more: bool,
+    max_frame: usize,
+) -> Vec<Bytes> {
     // Room for the envelope: type, req, done, brackets.
     let budget = max_frame.saturating_sub(96);
     let mut frames = Vec::new();
@@ -484,6 +498,7 @@ fn history_frames(req: Option<u64>, messages: Vec<ChatMessage>, max_frame: usize
                     req,
                     messages,
                     done: false,
+                    more: false,
                 },
                 max_frame,
             ));
@@ -497,6 +512,7 @@ fn history_frames(req: Option<u64>, messages: Vec<ChatMessage>, max_frame: usize
             req,
             messages: chunk,
             done: true,
+            more,
         },
         max_frame,
     ));
@@ -534,7 +550,7 @@ mod tests {
                 text: text.clone(),
             })
             .collect();
-        let frames = history_frames(Some(1), messages, MAX_FRAME_BYTES);
+        let frames = history_frames(Some(1), messages, false, MAX_FRAME_BYTES);
         assert!(frames.len() > 1);
         let mut seen = 0;
         for (i, frame) in frames.iter().enumerate() {

@@ -43,6 +43,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Messages sent to a client on a fresh login unless it asks for another number.
     pub history_on_login: u32,
+    /// Most messages sent as catch-up after a login with `since`; the last backlog frame then
+    /// says `more` and the client pages on with `history` requests.
+    pub catch_up_limit: u32,
     /// Each session's outbound queue, in frames. A client whose queue fills is disconnected.
     pub queue_frames: usize,
     /// Silence after which the server sends `ping`.
@@ -65,6 +68,7 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             history_on_login: proto::DEFAULT_HISTORY,
+            catch_up_limit: 10_000,
             queue_frames: 1024,
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),

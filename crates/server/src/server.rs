@@ -28,7 +28,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let store = Store::open(&config.data_dir)?;
-    let hub = Hub::new(store, config.max_frame)?;
+    let hub = Hub::new(store, config.max_frame, config.catch_up_limit)?;
     let (hub_tx, hub_rx) = mpsc::channel(HUB_QUEUE);
     let (hub_done_tx, hub_done_rx) = oneshot::channel();
     std::thread::Builder::new()

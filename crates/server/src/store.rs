@@ -160,29 +160,33 @@ impl Store {
         Ok(out)
     }
 
-    /// The first `limit` messages after id `since` that `viewer` may see, oldest first.
+    /// The first `limit` messages after id `since` that `viewer` may see, oldest first, and
+    /// whether more follow.
     pub(crate) fn since(
         &self,
         viewer: &str,
         since: u64,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, ts, sender, recipient, text FROM messages
              WHERE id > ?2 AND (recipient_key IS NULL OR sender_key = ?1 OR recipient_key = ?1)
              ORDER BY id ASC LIMIT ?3",
         )?;
-        let out = stmt
+        // One row past the limit tells whether the answer is complete.
+        let mut out = stmt
             .query_map(
                 params![
                     viewer.to_ascii_lowercase(),
                     since.min(i64::MAX as u64) as i64,
-                    limit
+                    u64::from(limit) + 1
                 ],
                 row_to_message,
             )?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(out)
+        let more = out.len() > limit as usize;
+        out.truncate(limit as usize);
+        Ok((out, more))
     }
 }
 
@@ -211,7 +215,10 @@ mod tests {
         let texts = |v: Vec<ChatMessage>| v.into_iter().map(|m| m.text).collect::<Vec<_>>();
         assert_eq!(texts(store.recent("carol", 10).unwrap()), ["hi all"]);
         assert_eq!(texts(store.recent("BOB", 10).unwrap()), ["hi all", "psst"]);
-        assert_eq!(texts(store.since("alice", 1, 10).unwrap()), ["psst"]);
+        assert_eq!(texts(store.since("alice", 1, 10).unwrap().0), ["psst"]);
+        let (first, more) = store.since("bob", 0, 1).unwrap();
+        assert_eq!((texts(first), more), (vec!["hi all".to_string()], true));
+        assert!(!store.since("bob", 0, 2).unwrap().1);
     }
 
     #[test]
