@@ -7,13 +7,16 @@
 //! - `chat` — `confab chat`, the line-mode terminal client;
 //! - `oneshot` — `confab send`, `who`, `history`;
 //! - `render` — how events and messages look on a terminal or as JSON lines;
-//! - `identity` — which nick to use.
+//! - `identity` — which nick to use;
+//! - `gui` — `confab gui`, the desktop client (cargo feature `gui`, on by default).
 //!
-//! Later families (`gui`, `files`/`get`/`put`, `relay`) get a module and a [`Command`] variant
+//! Later families (`files`/`get`/`put`, `relay`) get a module and a [`Command`] variant
 //! each. Errors are `anyhow` here: `main` prints one line, `confab: <what happened>`, and exits 1
 //! (clap exits 2 for usage errors).
 
 mod chat;
+#[cfg(feature = "gui")]
+mod gui;
 mod identity;
 mod oneshot;
 mod render;
@@ -102,11 +105,29 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    // Later: Gui, Files, Get, Put, Relay — one module each.
+    /// Open the desktop client: log in, chat in the lobby and in private tabs.
+    ///
+    /// The login screen is prefilled from --server and --nick, else from the last session
+    /// (remembered in ~/.config/confab/gui.json). Message times are local time.
+    #[cfg(feature = "gui")]
+    Gui {
+        /// Connect at once instead of waiting for a click on Connect.
+        #[arg(long)]
+        connect: bool,
+    },
+    // Later: Files, Get, Put, Relay — one module each.
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The window's event loop must own the main thread; the GUI runs its own network runtime.
+    #[cfg(feature = "gui")]
+    if let Command::Gui { connect } = cli.command {
+        return match gui::run(&cli.global, connect) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,6 +153,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Send { to, text } => oneshot::send(&global, to, text.join(" ")).await,
         Command::Who => oneshot::who(&global).await,
         Command::History { limit } => oneshot::history(&global, limit).await,
+        #[cfg(feature = "gui")]
+        Command::Gui { .. } => Err(anyhow::anyhow!("the GUI starts from `main`, not here")),
     }
 }
 

@@ -1,0 +1,340 @@
+//! The state logic on its own: routing, unread counts, tabs, dedupe, login and send errors.
+
+use std::time::Duration;
+
+use client::{ChatMessage, ErrorCode, Event};
+
+use super::*;
+
+fn public(id: u64, from: &str, text: &str) -> ChatMessage {
+    ChatMessage {
+        id,
+        ts: 1_795_000_000_000 + id,
+        from: from.into(),
+        to: None,
+        text: text.into(),
+    }
+}
+
+fn private(id: u64, from: &str, to: &str, text: &str) -> ChatMessage {
+    ChatMessage {
+        to: Some(to.into()),
+        ..public(id, from, text)
+    }
+}
+
+/// An app logged in as alice with bob and carol online and `history` as backlog.
+fn logged_in(history: Vec<ChatMessage>) -> App {
+    let mut app = App::new("127.0.0.1:50000".into(), "alice".into());
+    app.connect();
+    assert_eq!(
+        app.take_commands(),
+        [Command::Connect {
+            server: "127.0.0.1:50000".into(),
+            nick: "alice".into()
+        }]
+    );
+    app.apply_event(Event::LoggedIn {
+        nick: "alice".into(),
+        members: vec!["carol".into(), "alice".into(), "Bob".into()],
+        history,
+    });
+    app
+}
+
+fn session(app: &App) -> &Session {
+    app.session().expect("logged in")
+}
+
+fn texts(conv: &Conversation) -> Vec<&str> {
+    conv.lines
+        .iter()
+        .filter_map(|line| match line {
+            Line::Message(m) => Some(m.text.as_str()),
+            Line::Note(_) => None,
+        })
+        .collect()
+}
+
+fn tab<'a>(tabs: &'a [TabView], title: &str) -> &'a TabView {
+    tabs.iter()
+        .find(|t| t.title == title)
+        .unwrap_or_else(|| panic!("no tab {title}"))
+}
+
+#[test]
+fn login_loads_history_into_lobby_and_private_tabs_without_unread() {
+    let app = logged_in(vec![
+        public(1, "bob", "hi all"),
+        private(2, "bob", "alice", "psst"),
+        private(3, "alice", "carol", "hey carol"),
+    ]);
+    assert_eq!(
+        app.remember,
+        Some(("127.0.0.1:50000".into(), "alice".into()))
+    );
+    let s = session(&app);
+    assert_eq!(s.members, ["alice", "Bob", "carol"], "sorted ignoring case");
+    let tabs = s.tabs();
+    assert_eq!(
+        tabs.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        ["# lobby", "bob", "carol"]
+    );
+    assert!(tabs.iter().all(|t| t.unread == 0), "backlog is not unread");
+    assert!(tab(&tabs, "# lobby").active);
+    assert_eq!(texts(&s.conversations[0]), ["hi all"]);
+}
+
+#[test]
+fn incoming_private_message_opens_a_badged_tab_without_stealing_focus() {
+    let mut app = logged_in(vec![]);
+    app.apply_event(Event::Message(private(10, "Bob", "alice", "one")));
+    app.apply_event(Event::Message(private(11, "bob", "alice", "two")));
+    let s = session(&app);
+    assert_eq!(s.active, ConvKey::Lobby, "the lobby stays on screen");
+    let tabs = s.tabs();
+    assert_eq!(tabs.len(), 2);
+    assert_eq!(tab(&tabs, "bob").unread, 2, "one tab per peer, any case");
+
+    app.session_mut().unwrap().select(&ConvKey::private("BOB"));
+    let s = session(&app);
+    assert_eq!(tab(&s.tabs(), "bob").unread, 0, "reading clears the badge");
+    assert_eq!(texts(s.active_conversation()), ["one", "two"]);
+}
+
+#[test]
+fn unread_counts_only_other_peoples_messages_in_hidden_tabs() {
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().open_private("carol");
+    app.apply_event(Event::Message(public(5, "bob", "in the lobby")));
+    app.apply_event(Event::Message(public(6, "alice", "mine")));
+    app.apply_event(Event::Message(private(7, "carol", "alice", "seen at once")));
+    let s = session(&app);
+    let tabs = s.tabs();
+    assert_eq!(
+        tab(&tabs, "# lobby").unread,
+        1,
+        "our own message is not unread"
+    );
+    assert_eq!(
+        tab(&tabs, "carol").unread,
+        0,
+        "the active tab is being read"
+    );
+    assert_eq!(s.total_unread(), 1);
+}
+
+#[test]
+fn our_private_message_files_under_the_recipient() {
+    let mut app = logged_in(vec![]);
+    app.apply_event(Event::Message(private(3, "alice", "carol", "to carol")));
+    let s = session(&app);
+    let conv = &s.conversations[1];
+    assert_eq!(conv.key, ConvKey::private("carol"));
+    assert_eq!(conv.unread, 0);
+    assert_eq!(texts(conv), ["to carol"]);
+}
+
+#[test]
+fn duplicates_and_replays_are_dropped() {
+    let mut app = logged_in(vec![public(1, "bob", "old")]);
+    app.apply_event(Event::Message(public(1, "bob", "old")));
+    app.apply_event(Event::Message(public(2, "bob", "new")));
+    app.apply_event(Event::Message(public(2, "bob", "new")));
+    app.apply_event(Event::Message(public(1, "bob", "old")));
+    let s = session(&app);
+    assert_eq!(texts(&s.conversations[0]), ["old", "new"]);
+    assert_eq!(s.conversations[0].unread, 0, "lobby is active");
+}
+
+#[test]
+fn presence_is_live_and_noted() {
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().open_private("bob");
+    app.apply_event(Event::Joined {
+        nick: "dave".into(),
+    });
+    app.apply_event(Event::Left {
+        nick: "BOB".into(),
+        reason: "timeout".into(),
+    });
+    let s = session(&app);
+    assert_eq!(s.members, ["alice", "carol", "dave"]);
+    assert!(
+        !tab(&s.tabs(), "bob").online,
+        "the private tab shows bob offline"
+    );
+    let lobby_notes: Vec<_> = s.conversations[0]
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Note(n) => Some(n.as_str()),
+            Line::Message(_) => None,
+        })
+        .collect();
+    assert_eq!(lobby_notes, ["dave joined", "BOB left (connection lost)"]);
+    assert_eq!(
+        s.active_conversation().lines,
+        [Line::Note("BOB left (connection lost)".into())]
+    );
+}
+
+#[test]
+fn connection_state_follows_reconnects() {
+    let mut app = logged_in(vec![public(1, "bob", "before")]);
+    app.apply_event(Event::Disconnected {
+        reason: "the server closed the connection".into(),
+        code: None,
+    });
+    assert!(matches!(session(&app).conn, ConnState::Lost { .. }));
+    app.apply_event(Event::Reconnecting {
+        attempt: 2,
+        delay: Duration::from_millis(500),
+    });
+    assert_eq!(
+        session(&app).conn,
+        ConnState::Reconnecting {
+            attempt: 2,
+            delay_ms: 500
+        }
+    );
+    app.apply_event(Event::Reconnected {
+        members: vec!["alice".into()],
+        missed: 2,
+    });
+    app.apply_event(Event::Message(public(2, "bob", "missed one")));
+    app.apply_event(Event::Message(public(3, "bob", "missed two")));
+    let s = session(&app);
+    assert_eq!(s.conn, ConnState::Connected);
+    assert_eq!(s.caught_up, Some(2));
+    assert_eq!(s.members, ["alice"]);
+    assert_eq!(
+        texts(&s.conversations[0]),
+        ["before", "missed one", "missed two"]
+    );
+}
+
+#[test]
+fn server_errors_become_notices_and_closed_sessions_say_so() {
+    let mut app = logged_in(vec![]);
+    app.apply_event(Event::Error {
+        code: ErrorCode::Internal,
+        message: "could not store".into(),
+    });
+    assert_eq!(app.notices.len(), 1);
+    assert_eq!(app.notices[0].text, "could not store");
+    let id = app.notices[0].id;
+    app.dismiss(id);
+    assert!(app.notices.is_empty());
+    app.apply_event(Event::Closed {
+        reason: "nick 'alice' is taken".into(),
+    });
+    assert!(matches!(session(&app).conn, ConnState::Closed { .. }));
+}
+
+#[test]
+fn sending_takes_the_draft_and_a_failure_gives_it_back() {
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().active_conversation_mut().draft = "   ".into();
+    app.send_draft();
+    assert!(app.take_commands().is_empty(), "blank drafts are not sent");
+
+    app.session_mut().unwrap().open_private("Bob");
+    app.session_mut().unwrap().active_conversation_mut().draft = "psst".into();
+    app.send_draft();
+    assert_eq!(
+        app.take_commands(),
+        [Command::Send {
+            to: Some("Bob".into()),
+            text: "psst".into()
+        }]
+    );
+    assert_eq!(session(&app).active_conversation().draft, "");
+
+    app.apply(Update::SendFailed {
+        to: Some("bob".into()),
+        text: "psst".into(),
+        error: "message is too long".into(),
+    });
+    let conv = session(&app).active_conversation();
+    assert_eq!(conv.draft, "psst");
+    assert_eq!(conv.send_error.as_deref(), Some("message is too long"));
+}
+
+#[test]
+fn tabs_cycle_close_and_clicking_yourself_goes_to_the_lobby() {
+    let mut app = logged_in(vec![]);
+    let s = app.session_mut().unwrap();
+    s.open_private("bob");
+    s.open_private("carol");
+    s.cycle(1);
+    assert_eq!(s.active, ConvKey::Lobby, "wraps around");
+    s.cycle(-1);
+    assert_eq!(s.active, ConvKey::private("carol"));
+    s.close(&ConvKey::private("carol"));
+    assert_eq!(s.active, ConvKey::Lobby);
+    s.close(&ConvKey::Lobby);
+    assert_eq!(s.conversations.len(), 2, "the lobby cannot be closed");
+    s.open_private("ALICE");
+    assert_eq!(s.active, ConvKey::Lobby);
+    assert_eq!(s.conversations.len(), 2, "no tab with yourself");
+}
+
+#[test]
+fn login_errors_explain_what_to_do_and_allow_a_retry() {
+    let mut app = App::new("127.0.0.1:1".into(), "9lives".into());
+    app.connect();
+    assert!(app.take_commands().is_empty(), "checked before connecting");
+    let Screen::Login(form) = &app.screen else {
+        panic!()
+    };
+    assert!(form.error.as_ref().unwrap().hint.contains("1 to 24"));
+
+    if let Screen::Login(form) = &mut app.screen {
+        form.nick = "bob".into();
+    }
+    app.connect();
+    assert_eq!(app.take_commands().len(), 1);
+    app.connect();
+    assert!(app.take_commands().is_empty(), "one connect at a time");
+    app.apply(Update::LoginFailed(LoginError::Unreachable {
+        server: "127.0.0.1:1".into(),
+        detail: "connection refused".into(),
+    }));
+    let Screen::Login(form) = &app.screen else {
+        panic!()
+    };
+    assert!(!form.connecting);
+    let problem = form.error.as_ref().unwrap();
+    assert!(problem.headline.contains("127.0.0.1:1"), "{problem:?}");
+    assert!(problem.hint.contains("confab server"), "{problem:?}");
+
+    app.connect();
+    app.apply(Update::LoginFailed(LoginError::NickTaken {
+        nick: "bob".into(),
+    }));
+    let Screen::Login(form) = &app.screen else {
+        panic!()
+    };
+    assert!(form.error.as_ref().unwrap().headline.contains("taken"));
+}
+
+#[test]
+fn disconnect_returns_to_a_prefilled_login_and_ignores_the_old_session() {
+    let mut app = logged_in(vec![]);
+    app.disconnect();
+    assert_eq!(app.take_commands(), [Command::Disconnect]);
+    let Screen::Login(form) = &app.screen else {
+        panic!("back on the login screen")
+    };
+    assert_eq!(form.nick, "alice");
+    assert_eq!(form.server, "127.0.0.1:50000");
+    // Late events of the session we left change nothing.
+    app.apply_event(Event::Message(public(9, "bob", "late")));
+    app.apply_event(Event::LoggedIn {
+        nick: "alice".into(),
+        members: vec![],
+        history: vec![],
+    });
+    assert!(app.session().is_none());
+}

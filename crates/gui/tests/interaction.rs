@@ -1,0 +1,385 @@
+//! The GUI driven like a person would, headless (egui_kittest, no renderer), against a real
+//! server started in this process on 127.0.0.1:0 with a temporary data directory. Other people
+//! are `client` library sessions.
+//!
+//! Network events arrive on the GUI's own thread, so every wait steps the harness and sleeps a
+//! little in a loop, failing after [`WAIT`] instead of hanging.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use client::{Client, ConnectOptions, Event, EventStream, ReconnectPolicy, Timeouts};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use gui::app::{ConvKey, Screen};
+use gui::{GuiApp, Launch};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Longest wait for anything network-related.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A server on a free loopback port, and the runtime it (and the library clients) run on.
+struct World {
+    runtime: Runtime,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), server::Error>>>,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut world = World {
+            runtime,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            stop: None,
+            task: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        world.serve();
+        world
+    }
+
+    /// Starts the server on `self.addr` (port 0 the first time).
+    fn serve(&mut self) {
+        let mut config = server::Config::new(self.dir.path());
+        config.rate_per_second = 10_000;
+        config.rate_burst = 10_000;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let addr = self.addr;
+        let (addr, task) = self.runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let task = tokio::spawn(server::run(listener, config, async {
+                let _ = stopped.await;
+            }));
+            (addr, task)
+        });
+        self.addr = addr;
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
+    /// Shuts the server down (clients get `bye shutdown`) and starts it again on the same port
+    /// with the same data.
+    fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            self.runtime
+                .block_on(async { tokio::time::timeout(WAIT, task).await })
+                .expect("server shutdown timed out")
+                .expect("server task panicked")
+                .expect("server failed");
+        }
+        self.serve();
+    }
+
+    /// A library client logged in as `nick`, its `LoggedIn` event consumed.
+    fn person(&self, nick: &str) -> (Client, EventStream) {
+        self.runtime.block_on(async {
+            let (client, mut events) =
+                tokio::time::timeout(WAIT, Client::connect(options(&self.addr.to_string(), nick)))
+                    .await
+                    .expect("connect timed out")
+                    .unwrap_or_else(|err| panic!("{nick} cannot log in: {err}"));
+            let first = events.recv().await;
+            assert!(matches!(first, Some(Event::LoggedIn { .. })), "{first:?}");
+            (client, events)
+        })
+    }
+
+    /// The next event matching `pred` on a library client's stream.
+    fn wait_event(
+        &self,
+        events: &mut EventStream,
+        what: &str,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Event {
+        self.runtime.block_on(async {
+            tokio::time::timeout(WAIT, async {
+                loop {
+                    let event = events.recv().await.expect("event stream ended");
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+        })
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Test-sized timeouts, quick reconnects.
+fn options(server: &str, nick: &str) -> ConnectOptions {
+    let mut options = gui::connect_options(server, nick);
+    options.timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(10),
+        keepalive: Duration::from_secs(5),
+        idle: Duration::from_secs(20),
+    };
+    options.reconnect = Some(ReconnectPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: None,
+    });
+    options
+}
+
+/// The real GUI on the login screen, server prefilled (as `--server` does), nick empty, no
+/// saved session.
+fn gui(server: &str) -> Harness<'static, GuiApp> {
+    let app = GuiApp::new(Launch {
+        server: Some(server.to_owned()),
+        nick: Some(String::new()),
+        connect: false,
+        saved_login: None,
+    })
+    .with_connect_options(options);
+    Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(|ui, app: &mut GuiApp| app.show(ui), app)
+}
+
+/// Steps the GUI until `done` holds, failing after [`WAIT`].
+fn wait_until(
+    harness: &mut Harness<'_, GuiApp>,
+    what: &str,
+    done: impl Fn(&Harness<'_, GuiApp>) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether some widget's label contains `text`.
+fn shows(harness: &Harness<'_, GuiApp>, text: &str) -> bool {
+    harness.query_by_label_contains(text).is_some()
+}
+
+/// Clicks a text box, then types into it (kittest needs the focus first).
+fn type_into(harness: &mut Harness<'_, GuiApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+/// Logs in through the login screen as `nick` and waits for the chat screen.
+fn log_in(harness: &mut Harness<'_, GuiApp>, nick: &str) {
+    type_into(harness, "Nickname", nick);
+    harness.get_by_label("Connect").click();
+    wait_until(harness, "the chat screen", |h| {
+        h.state().app().session().is_some()
+    });
+    wait_until(harness, "the status bar", |h| {
+        shows(h, &format!("connected as {nick}"))
+    });
+}
+
+/// Types `text` into the message input and presses Enter.
+fn send(harness: &mut Harness<'_, GuiApp>, text: &str) {
+    type_into(harness, "Message", text);
+    harness.key_press(egui::Key::Enter);
+    harness.step();
+}
+
+#[test]
+fn log_in_and_chat_in_the_lobby_with_a_library_client() {
+    let world = World::start();
+    let mut harness = gui(&world.addr.to_string());
+    log_in(&mut harness, "alice");
+
+    send(&mut harness, "hello from the gui");
+    wait_until(&mut harness, "our message in the room", |h| {
+        shows(h, "hello from the gui")
+    });
+    assert!(
+        harness.get_by_label("Message").is_focused(),
+        "focus stays in the input after sending"
+    );
+    let session = harness.state().app().session().unwrap();
+    assert_eq!(session.active_conversation().draft, "", "input cleared");
+
+    let (bob, _bob_events) = world.person("bob");
+    wait_until(&mut harness, "bob in the online list", |h| {
+        h.state().app().session().unwrap().is_online("bob")
+    });
+    world.runtime.block_on(bob.say("hi from bob")).unwrap();
+    wait_until(&mut harness, "bob's message in the room", |h| {
+        shows(h, "hi from bob")
+    });
+    world.runtime.block_on(bob.quit()).unwrap();
+}
+
+#[test]
+fn clicking_a_member_opens_a_private_tab_and_the_message_reaches_only_them() {
+    let world = World::start();
+    let (bob, mut bob_events) = world.person("bob");
+    let mut harness = gui(&world.addr.to_string());
+    log_in(&mut harness, "alice");
+
+    harness.get_by_label("bob").click();
+    wait_until(&mut harness, "the private tab with bob", |h| {
+        h.state().app().session().unwrap().active == ConvKey::private("bob")
+    });
+    send(&mut harness, "psst bob");
+
+    let event = world.wait_event(
+        &mut bob_events,
+        "alice's private message",
+        |e| matches!(e, Event::Message(m) if m.text == "psst bob"),
+    );
+    let Event::Message(msg) = event else {
+        unreachable!()
+    };
+    assert_eq!(msg.from, "alice");
+    assert_eq!(msg.to.as_deref(), Some("bob"));
+    wait_until(&mut harness, "the message in the private tab", |h| {
+        shows(h, "psst bob")
+    });
+
+    // bob answers privately while alice looks at the lobby: the tab gets a badge.
+    harness.get_by_label_contains("# lobby").click();
+    harness.step();
+    world
+        .runtime
+        .block_on(bob.private("alice", "got it"))
+        .unwrap();
+    wait_until(&mut harness, "an unread badge on bob's tab", |h| {
+        let tabs = h.state().app().session().unwrap().tabs();
+        tabs.iter()
+            .any(|t| t.key == ConvKey::private("bob") && t.unread == 1)
+    });
+}
+
+#[test]
+fn a_taken_nick_is_explained_and_another_nick_works_on_retry() {
+    let world = World::start();
+    let (_bob, mut bob_events) = world.person("bob");
+    let mut harness = gui(&world.addr.to_string());
+
+    type_into(&mut harness, "Nickname", "bob");
+    harness.get_by_label("Connect").click();
+    wait_until(&mut harness, "the nick-taken message", |h| {
+        shows(h, "The nick 'bob' is taken")
+    });
+    assert!(shows(&harness, "Choose another nick"));
+    assert!(harness.state().app().session().is_none());
+
+    // Retry: make it "bob2" and connect again, this time with Enter.
+    type_into(&mut harness, "Nickname", "2");
+    harness.key_press(egui::Key::Enter);
+    wait_until(&mut harness, "the chat screen", |h| {
+        h.state().app().session().is_some()
+    });
+    world.wait_event(
+        &mut bob_events,
+        "bob2 joining",
+        |e| matches!(e, Event::Joined { nick } if nick == "bob2"),
+    );
+}
+
+#[test]
+fn an_unreachable_server_says_to_start_one() {
+    // A port that was free a moment ago: nothing listens there now.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut harness = gui(&addr.to_string());
+    type_into(&mut harness, "Nickname", "alice");
+    harness.get_by_label("Connect").click();
+    wait_until(&mut harness, "the unreachable message", |h| {
+        shows(h, "Cannot reach a confab server")
+    });
+    assert!(shows(&harness, "start a server with `confab server`"));
+    let Screen::Login(form) = &harness.state().app().screen else {
+        panic!("still on the login screen");
+    };
+    assert!(!form.connecting, "Connect can be pressed again");
+}
+
+#[test]
+fn disconnect_returns_to_the_login_screen_and_quits_cleanly() {
+    let world = World::start();
+    let (_bob, mut bob_events) = world.person("bob");
+    let mut harness = gui(&world.addr.to_string());
+    log_in(&mut harness, "alice");
+
+    harness.get_by_label("Disconnect").click();
+    wait_until(&mut harness, "the login screen", |h| {
+        h.state().app().session().is_none()
+    });
+    world.wait_event(
+        &mut bob_events,
+        "alice leaving",
+        |e| matches!(e, Event::Left { nick, reason } if nick == "alice" && reason == "quit"),
+    );
+    harness.step();
+    assert_eq!(
+        harness.get_by_label("Nickname").value().as_deref(),
+        Some("alice"),
+        "the login screen is prefilled with the nick we had"
+    );
+
+    // And back in, with the prefilled nick.
+    harness.get_by_label("Connect").click();
+    wait_until(&mut harness, "the chat screen again", |h| {
+        h.state().app().session().is_some()
+    });
+}
+
+#[test]
+fn a_server_restart_shows_reconnecting_then_catches_up() {
+    let mut world = World::start();
+    let mut harness = gui(&world.addr.to_string());
+    log_in(&mut harness, "alice");
+
+    world.restart();
+    wait_until(&mut harness, "the status bar to show the reconnect", |h| {
+        h.state().app().session().unwrap().caught_up.is_some()
+    });
+    wait_until(&mut harness, "connected again", |h| {
+        shows(h, "connected as alice") && shows(h, "caught up on")
+    });
+    let (carol, _events) = world.person("carol");
+    world
+        .runtime
+        .block_on(carol.say("after the restart"))
+        .unwrap();
+    wait_until(&mut harness, "a message after the restart", |h| {
+        shows(h, "after the restart")
+    });
+    send(&mut harness, "still here");
+    wait_until(&mut harness, "our own message after the restart", |h| {
+        shows(h, "still here")
+    });
+}
