@@ -10,7 +10,9 @@
 //! - `identity` — which nick to use;
 //! - `gui` — `confab gui`, the desktop client (cargo feature `gui`, on by default).
 //!
-//! Later families (`files`/`get`/`put`, `relay`) get a module and a [`Command`] variant
+//! - `relay` — `confab relay`, the network-impairment relay (the `relay` crate does the work).
+//!
+//! Later families (`files`/`get`/`put`) get a module and a [`Command`] variant
 //! each. Errors are `anyhow` here: `main` prints one line, `confab: <what happened>`, and exits 1
 //! (clap exits 2 for usage errors).
 
@@ -19,6 +21,7 @@ mod chat;
 mod gui;
 mod identity;
 mod oneshot;
+mod relay;
 mod render;
 mod serve;
 
@@ -115,7 +118,14 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
-    // Later: Files, Get, Put, Relay — one module each.
+    /// Relay confab through an impaired network: TCP passes untouched, UDP (file transfers)
+    /// suffers loss, delay, jitter, reordering, duplication, corruption and a bandwidth cap.
+    ///
+    /// Point clients at --listen instead of the server, e.g.
+    /// `confab relay --listen 127.0.0.1:50001 --to 127.0.0.1:50000 --loss 5 --delay 20`
+    /// then `confab --server 127.0.0.1:50001 chat`. Ctrl-C stops it and prints what it did.
+    Relay(relay::Args),
+    // Later: Files, Get, Put — one module each.
 }
 
 fn main() -> ExitCode {
@@ -153,6 +163,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Send { to, text } => oneshot::send(&global, to, text.join(" ")).await,
         Command::Who => oneshot::who(&global).await,
         Command::History { limit } => oneshot::history(&global, limit).await,
+        Command::Relay(args) => relay::run(args).await,
         #[cfg(feature = "gui")]
         Command::Gui { .. } => Err(anyhow::anyhow!("the GUI starts from `main`, not here")),
     }

@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
-    // Logs go to stderr; stdout carries only the "listening" line that scripts and tests read.
+/// Logs go to stderr (`RUST_LOG` to tune, `info` by default); stdout carries only the lines
+/// that scripts and tests read.
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -16,6 +17,10 @@ pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
+    init_logging();
 
     let listener = TcpListener::bind(bind)
         .await
@@ -39,7 +44,7 @@ pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

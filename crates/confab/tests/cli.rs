@@ -331,3 +331,63 @@ async fn server_command_announces_its_port_and_stops_on_sigterm() {
     assert!(status.success(), "server exited with {status:?}");
     tokio::time::sleep(Duration::ZERO).await;
 }
+
+/// Reads a child's stdout up to the first newline.
+async fn first_line(out: &mut tokio::process::ChildStdout) -> String {
+    let mut line = Vec::new();
+    within("the first line", async {
+        while !line.ends_with(b"\n") {
+            let mut byte = [0u8; 1];
+            if out.read(&mut byte).await.unwrap() == 0 {
+                panic!("exited before printing a line");
+            }
+            line.push(byte[0]);
+        }
+    })
+    .await;
+    String::from_utf8(line).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_command_forwards_chat_and_reports_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(dir.path())).await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.args(["relay", "--listen", "127.0.0.1:0", "--to"])
+        .arg(server.addr_string())
+        .args(["--loss", "5", "--delay", "10ms", "--seed", "7"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut child_out = child.stdout.take().unwrap();
+    let line = first_line(&mut child_out).await;
+    let addr = line
+        .strip_prefix("confab relay listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(line.contains("loss=5%"), "{line}");
+
+    // Chat is TCP: it passes the relay untouched, loss or not.
+    let out = run(confab(&addr, &["--nick", "amy", "send", "via the relay"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(confab(&addr, &["--nick", "amy", "history", "--json"])).await;
+    assert!(stdout(&out).contains("via the relay"), "{}", stdout(&out));
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut report = String::new();
+    within("the report", child_out.read_to_string(&mut report))
+        .await
+        .unwrap();
+    let status = within("relay exit", child.wait()).await.unwrap();
+    assert!(status.success(), "relay exited with {status:?}");
+    assert!(report.to_lowercase().contains("tcp"), "{report}");
+    server.stop().await;
+}
