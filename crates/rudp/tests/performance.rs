@@ -1,0 +1,157 @@
+//! The performance claims, checked in virtual time: goodput, fairness, queueing, window
+//! growth on a long fat path, and robustness to reordering.
+
+mod common;
+
+use common::*;
+use rudp::Config;
+use std::time::Duration;
+
+const MBIT100: &str = "rate=100mbit,rtt=50ms,queue=1bdp";
+
+/// Runs one flow to the end; returns the simulation and the mean bottleneck queue (bytes) up
+/// to the receiver's completion.
+fn bulk(spec: &str, size: u64, seed: u64) -> (Sim, f64) {
+    let mut sim = Sim::symmetric(spec, seed);
+    sim.add_flow(FlowSpec::new(size, Config::default()));
+    sim.run_until(Duration::from_secs(120), |s| {
+        s.flows[0].receiver_done.is_some()
+    });
+    let mean_queue = sim.fwd.mean_queue_bytes(sim.now);
+    sim.run(Duration::from_secs(120));
+    (sim, mean_queue)
+}
+
+fn report(name: &str, (sim, mean_queue): &(Sim, f64), link_bps: f64) -> f64 {
+    let f = &sim.flows[0];
+    f.assert_exact(name);
+    let goodput = f.goodput_bps().unwrap() / link_bps;
+    let st = f.sender().stats();
+    eprintln!(
+        "{name}: goodput {:.1}% of link, sent/delivered {:.3}, lost {}, spurious {}, mean queue {:.0} B (max {}), srtt {:?}",
+        goodput * 100.0,
+        st.data_bytes_sent as f64 / f.spec.size as f64,
+        st.packets_lost,
+        st.spurious_losses,
+        mean_queue,
+        sim.fwd.stats().max_queue_bytes,
+        st.smoothed_rtt,
+    );
+    goodput
+}
+
+#[test]
+fn goodput_100mbit_50ms_clean_and_queue_stays_short() {
+    let run = bulk(MBIT100, 64 << 20, 1);
+    let g = report("100mbit 0%", &run, 100e6);
+    assert!(g >= 0.90, "goodput {g}");
+    let buffer = 625_000.0;
+    let mean_queue = run.1;
+    assert!(
+        mean_queue < buffer / 2.0,
+        "mean queue {mean_queue} B of {buffer}"
+    );
+}
+
+#[test]
+fn goodput_100mbit_50ms_one_percent_loss() {
+    for seed in 1..3 {
+        let run = bulk(&format!("{MBIT100},loss=1%"), 64 << 20, seed);
+        let g = report("100mbit 1%", &run, 100e6);
+        assert!(g >= 0.85, "goodput {g}");
+    }
+}
+
+/// Two flows, the second joining 0.3 s, 1 s or 3 s after the first; Jain's index of their
+/// goodputs over the last two seconds of the first ten.
+#[test]
+fn two_flows_share_fairly() {
+    for start_ms in [300, 1000, 3000] {
+        let mut sim = Sim::symmetric(MBIT100, 7);
+        let mut a = FlowSpec::new(1 << 40, Config::default());
+        a.seed = 1;
+        let mut b = a.clone();
+        b.seed = 2;
+        b.start = Duration::from_millis(start_ms);
+        sim.add_flow(a);
+        sim.add_flow(b);
+        let mut marks = Vec::new();
+        for t in [8u64, 10] {
+            sim.run_until(Duration::from_secs(t), |_| false);
+            marks.push([sim.flows[0].received(), sim.flows[1].received()]);
+        }
+        let rates: Vec<f64> = (0..2)
+            .map(|i| (marks[1][i] - marks[0][i]) as f64 * 8.0 / 2.0)
+            .collect();
+        let j = jain(&rates);
+        eprintln!(
+            "second flow at {start_ms} ms: rates {:.1} / {:.1} Mbit/s, Jain {j:.3}, mean queue {:.0} B",
+            rates[0] / 1e6,
+            rates[1] / 1e6,
+            sim.fwd.mean_queue_bytes(sim.now)
+        );
+        assert!(j >= 0.9, "Jain {j}");
+        assert!(
+            rates.iter().sum::<f64>() > 0.8 * 100e6,
+            "link underused: {rates:?}"
+        );
+    }
+}
+
+#[test]
+fn gigabit_200ms_fills_within_10s() {
+    let mut sim = Sim::symmetric("rate=1gbit,rtt=200ms,queue=1bdp", 3);
+    sim.add_flow(FlowSpec::new(1 << 40, Config::default()));
+    // Goodput over a sliding 1 s window, checked every 100 ms.
+    let mut history = vec![(Duration::ZERO, 0u64)];
+    let mut reached = None;
+    for step in 1..=100u64 {
+        let t = Duration::from_millis(100 * step);
+        sim.run_until(t, |_| false);
+        let got = sim.flows[0].received();
+        history.push((t, got));
+        if step >= 10 {
+            let (t0, b0) = history[history.len() - 11];
+            let rate = (got - b0) as f64 * 8.0 / (t - t0).as_secs_f64();
+            if rate >= 0.8e9 {
+                reached = Some((t, rate));
+                break;
+            }
+        }
+    }
+    let st = sim.flows[0].sender().stats();
+    let rx = sim.flows[0].receiver().stats();
+    // ACK frequency: the receiver acknowledges a slice of the window at a time, not every
+    // other packet (RFC 9000's default would be one ACK per two packets).
+    eprintln!(
+        "acks: {} for {} data packets",
+        rx.acks_sent, rx.packets_received
+    );
+    assert!(rx.acks_sent * 8 < rx.packets_received, "too many ACKs");
+    eprintln!(
+        "1gbit×200ms: reached {reached:?}, cwnd {} B, bw {} B/s, srtt {:?}",
+        st.cwnd, st.bandwidth_estimate, st.smoothed_rtt
+    );
+    let (t, _) = reached.expect("never reached 80% of 1 Gbit/s within 10 s");
+    assert!(t <= Duration::from_secs(10));
+}
+
+#[test]
+fn reordering_within_a_quarter_rtt_is_not_loss() {
+    for seed in 1..3 {
+        let run = bulk(
+            &format!("{MBIT100},reorder=5%,reorder_delay=12ms"),
+            16 << 20,
+            seed,
+        );
+        report("reorder 5% by rtt/4", &run, 100e6);
+        let st = run.0.flows[0].sender().stats();
+        let ratio = st.spurious_losses as f64 / st.packets_sent as f64;
+        assert!(
+            ratio < 0.01,
+            "spurious {} of {} packets",
+            st.spurious_losses,
+            st.packets_sent
+        );
+    }
+}
