@@ -1,6 +1,6 @@
 //! The application's side of a session: [`Connector`] to log in, [`Client`] to act.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proto::ChatMessage;
@@ -108,6 +108,7 @@ impl Connector {
                 nick: login.nick.clone(),
                 info: self.info.clone(),
                 request_timeout: options.timeouts.request,
+                endpoint: Mutex::new(None),
             }),
             cmds: cmd_tx,
         };
@@ -125,10 +126,13 @@ impl Connector {
 
 /// What every handle of one session shares.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     nick: String,
     info: ServerInfo,
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    /// The UDP endpoint for file transfers, bound on first use (see `transfers`). A std
+    /// `Mutex`: held only to read or set it, never across an `.await`.
+    pub(crate) endpoint: Mutex<Option<rudp_tokio::Endpoint>>,
 }
 
 /// A handle to a logged-in session. Cheap to clone; the session ends when [`Client::quit`] is
@@ -138,8 +142,8 @@ struct Shared {
 /// once with [`ClientError::Disconnected`].
 #[derive(Debug, Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
-    cmds: mpsc::Sender<Command>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cmds: mpsc::Sender<Command>,
 }
 
 impl Client {
@@ -216,7 +220,7 @@ impl Client {
         }
     }
 
-    async fn request<T>(
+    pub(crate) async fn request<T>(
         &self,
         what: &'static str,
         make: impl FnOnce(oneshot::Sender<Result<T, ClientError>>) -> Command,

@@ -1,6 +1,8 @@
 //! One TCP connection speaking frames: `read_msg` / `write_msg`, nothing more (the shape of
 //! mini-redis's `Connection`).
 
+use std::net::SocketAddr;
+
 use bytes::BytesMut;
 use proto::{ClientMsg, MAX_FRAME_BYTES, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,6 +18,8 @@ pub(crate) struct Conn {
     writer: OwnedWriteHalf,
     /// Bytes read but not yet decoded into frames.
     buf: BytesMut,
+    /// The address we reached the server at: file transfers go to its host.
+    peer: Option<SocketAddr>,
 }
 
 /// Why a frame could not be sent.
@@ -31,12 +35,19 @@ impl Conn {
     pub(crate) fn new(stream: TcpStream) -> Self {
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
         let (reader, writer) = stream.into_split();
         Conn {
             reader,
             writer,
             buf: BytesMut::with_capacity(8 * 1024),
+            peer,
         }
+    }
+
+    /// The server's address as this connection reached it (a relay's, if one is in between).
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// Reads the next message. `Ok(None)` means the server closed the connection cleanly.

@@ -8,11 +8,16 @@
 //!
 //! The [`crate::Client`] handles talk to it over a command channel; when every handle is dropped
 //! the task says `quit` to the server and ends.
+//!
+//! File-sharing frames (`file_list`, `transfer`, `upload_done`, `transfer_failed`,
+//! `file_added`) are routed in `driver/files.rs`.
+
+mod files;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use proto::{ChatMessage, ClientMsg, ErrorCode, ServerMsg};
+use proto::{ChatMessage, ClientMsg, ErrorCode, FileInfo, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
@@ -22,6 +27,7 @@ use crate::error::ClientError;
 use crate::event::Event;
 use crate::handshake::{self, LoginOk};
 use crate::options::ConnectOptions;
+use crate::transfers::offer::{Offer, UploadAnswer, Verdict};
 
 /// Longest wait for the server's `bye` after we said `quit`.
 const QUIT_GRACE: Duration = Duration::from_secs(5);
@@ -55,6 +61,24 @@ pub(crate) enum Command {
     Quit {
         reply: Reply<()>,
     },
+    Files {
+        reply: Reply<Vec<FileInfo>>,
+    },
+    Download {
+        name: String,
+        reply: Reply<Offer>,
+    },
+    Upload {
+        name: String,
+        size: u64,
+        hash: String,
+        replace: bool,
+        reply: Reply<UploadAnswer>,
+    },
+    /// Abandon a transfer; no answer is awaited.
+    Cancel {
+        transfer: u64,
+    },
 }
 
 /// A request sent to the server, waiting for its answer.
@@ -70,6 +94,12 @@ enum Pending {
         sent: Instant,
         reply: Reply<Duration>,
     },
+    Files {
+        files: Vec<FileInfo>,
+        reply: Reply<Vec<FileInfo>>,
+    },
+    Download(Reply<Offer>),
+    Upload(Reply<UploadAnswer>),
 }
 
 impl Pending {
@@ -80,6 +110,9 @@ impl Pending {
             Pending::Members(reply) => drop(reply.send(Err(err))),
             Pending::History { reply, .. } => drop(reply.send(Err(err))),
             Pending::Pong { reply, .. } => drop(reply.send(Err(err))),
+            Pending::Files { reply, .. } => drop(reply.send(Err(err))),
+            Pending::Download(reply) => drop(reply.send(Err(err))),
+            Pending::Upload(reply) => drop(reply.send(Err(err))),
         }
     }
 }
@@ -108,6 +141,9 @@ pub(crate) struct Driver {
     last_id: u64,
     next_req: u64,
     pending: HashMap<u64, Pending>,
+    /// Transfers set up on this connection, by transfer id: where their `upload_done` or
+    /// `transfer_failed` goes.
+    verdicts: HashMap<u64, Verdict>,
 }
 
 impl Driver {
@@ -135,6 +171,7 @@ impl Driver {
             last_id: login.last_id.max(history.last().map_or(0, |m| m.id)),
             next_req: 1,
             pending: HashMap::new(),
+            verdicts: HashMap::new(),
         };
         driver.emit(Event::LoggedIn {
             nick: login.nick,
@@ -308,6 +345,13 @@ impl Driver {
                     code: Some(code),
                 });
             }
+            msg @ (ServerMsg::FileList { .. }
+            | ServerMsg::FileAdded { .. }
+            | ServerMsg::Transfer { .. }
+            | ServerMsg::UploadDone { .. }
+            | ServerMsg::TransferFailed { .. }) => {
+                return self.handle_file_msg(conn, msg).await;
+            }
             other @ (ServerMsg::Welcome { .. } | ServerMsg::LoggedIn { .. }) => {
                 tracing::debug!(?other, "ignoring an unexpected handshake frame");
             }
@@ -379,6 +423,40 @@ impl Driver {
                 // `serve` handles quit itself; answer rather than leave the caller waiting.
                 let _ = reply.send(Ok(()));
                 return Ok(());
+            }
+            Command::Files { reply } => (
+                ClientMsg::Files { req: Some(req) },
+                Pending::Files {
+                    files: Vec::new(),
+                    reply,
+                },
+            ),
+            Command::Download { name, reply } => (
+                ClientMsg::Download {
+                    req: Some(req),
+                    name,
+                },
+                Pending::Download(reply),
+            ),
+            Command::Upload {
+                name,
+                size,
+                hash,
+                replace,
+                reply,
+            } => (
+                ClientMsg::Upload {
+                    req: Some(req),
+                    name,
+                    size,
+                    hash,
+                    replace,
+                },
+                Pending::Upload(reply),
+            ),
+            Command::Cancel { transfer } => {
+                self.verdicts.remove(&transfer);
+                return conn.send(&ClientMsg::Cancel { transfer }).await;
             }
         };
         match conn.write_msg(&msg).await {
@@ -531,6 +609,10 @@ impl Driver {
         for (_, pending) in self.pending.drain() {
             pending.fail(err());
         }
+        // The server forgets a connection's transfers with it, so their verdicts never come.
+        for (_, verdict) in self.verdicts.drain() {
+            let _ = verdict.send(Err(err()));
+        }
     }
 
     /// Emits a chat message unless it is not newer than the last one emitted (a duplicate from
@@ -573,5 +655,9 @@ fn fail_command(cmd: Command, err: impl Fn() -> ClientError) {
         Command::History { reply, .. } => drop(reply.send(Err(err()))),
         Command::Ping { reply } => drop(reply.send(Err(err()))),
         Command::Quit { reply } => drop(reply.send(Ok(()))),
+        Command::Files { reply } => drop(reply.send(Err(err()))),
+        Command::Download { reply, .. } => drop(reply.send(Err(err()))),
+        Command::Upload { reply, .. } => drop(reply.send(Err(err()))),
+        Command::Cancel { .. } => {}
     }
 }

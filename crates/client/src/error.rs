@@ -5,6 +5,7 @@
 //! the `Display` text.
 
 use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use proto::ErrorCode;
@@ -91,6 +92,77 @@ pub enum ClientError {
     /// Reading from or writing to the connection failed.
     #[error("connection to the server failed: {}", describe_io(.0))]
     Io(io::Error),
+    /// The name cannot be a shared file's name (a path, `..`, control characters, too long…).
+    #[error("{reason}")]
+    InvalidFileName {
+        /// The name as given (or as the server listed it).
+        name: String,
+        /// The rule it breaks, worded for people.
+        reason: String,
+    },
+    /// The server lists no file of that name.
+    #[error("no file named '{name}' on the server — `confab files` lists them")]
+    NoSuchFile {
+        /// The name asked for.
+        name: String,
+    },
+    /// Another file (other content) is already shared under that name.
+    #[error(
+        "'{name}' is already shared with different content — use --replace to replace it, or --as NAME to share it under another name"
+    )]
+    FileExists {
+        /// The name uploaded to.
+        name: String,
+    },
+    /// A local file could not be read or written.
+    #[error("cannot {action} {}: {} — check the path and its permissions", .path.display(), describe_io(.error))]
+    LocalFile {
+        /// What we tried, e.g. `read`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error (worded into the message).
+        error: io::Error,
+    },
+    /// The bytes stopped flowing: the transfer timed out, the peer closed it, or a local disk
+    /// operation failed mid-way. Running the same command again resumes it.
+    #[error("{what} of '{name}' failed: {reason}")]
+    Transfer {
+        /// `download` or `upload`.
+        what: &'static str,
+        /// The shared file's name.
+        name: String,
+        /// What the transfer engine reported.
+        reason: String,
+    },
+    /// The server gave up a transfer (verification failed, disk full, the peer went silent…).
+    #[error("{message}")]
+    TransferFailed {
+        /// The server's code, e.g. `hash_mismatch`.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// A download arrived but could not be verified or put in place; the message says what to
+    /// do (usually: run it again).
+    #[error("download of '{name}' did not complete: {reason}")]
+    Verify {
+        /// The shared file's name.
+        name: String,
+        /// What went wrong, worded for people.
+        reason: String,
+    },
+    /// No UDP socket for file transfers could be opened here.
+    #[error("cannot open a UDP socket for file transfers: {0}")]
+    Udp(String),
+    /// [`crate::TransferHandle::cancel`] stopped the transfer.
+    #[error("{what} of '{name}' was cancelled (running it again resumes it)")]
+    Cancelled {
+        /// `download` or `upload`.
+        what: &'static str,
+        /// The shared file's name.
+        name: String,
+    },
 }
 
 impl From<io::Error> for ClientError {
@@ -107,6 +179,10 @@ impl ClientError {
             ClientError::InvalidNick { .. } => Some(ErrorCode::InvalidNick),
             ClientError::MessageTooLong { .. } => Some(ErrorCode::MessageTooLong),
             ClientError::Server { code, .. } => Some(*code),
+            ClientError::InvalidFileName { .. } => Some(ErrorCode::InvalidFileName),
+            ClientError::NoSuchFile { .. } => Some(ErrorCode::NoSuchFile),
+            ClientError::FileExists { .. } => Some(ErrorCode::FileExists),
+            ClientError::TransferFailed { code, .. } => Some(*code),
             _ => None,
         }
     }

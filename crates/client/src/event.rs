@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use proto::{ChatMessage, ErrorCode};
+use proto::{ChatMessage, ErrorCode, FileInfo};
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
@@ -38,6 +38,10 @@ pub enum Event {
         /// Why: `quit`, `closed`, `timeout`, `too_slow`, `protocol_error`, `shutdown`.
         reason: String,
     },
+    /// A file was added to (or replaced in) the server's list, by anyone — us included.
+    /// Serializes as the file's fields next to `"type": "file_added"`. Files whose name could
+    /// not be saved under (a path, control characters) are never reported.
+    FileAdded(FileInfo),
     /// The server reported an error that answers none of our requests.
     Error {
         /// The server's error code.

@@ -17,19 +17,29 @@
 //! so the messages missed in between arrive exactly once, in id order. Requests made while
 //! offline fail at once with [`ClientError::Disconnected`] rather than wait unboundedly.
 //!
+//! File sharing rides on the same session: [`Client::files`] lists the server's files,
+//! [`Client::download`] and [`Client::upload`] set a transfer up on the control channel and
+//! move the bytes over confab's reliable UDP ([`rudp`], driven by `rudp-tokio`) from one UDP
+//! endpoint per client, bound on first use. Each returns a [`TransferHandle`]: progress
+//! ([`TransferProgress`], with the engine's RTT, window and loss figures), cancel, and the
+//! [`TransferOutcome`]. Interrupted transfers resume in both directions. Files added by anyone
+//! arrive as [`Event::FileAdded`].
+//!
 //! # Layout
 //! - [`client`](Client) — [`Connector`] (connect, then log in; retry another nick on the same
 //!   connection) and [`Client`] (say, private, who, history, quit).
+//! - `transfers` — [`Client::files`], [`Client::download`], [`Client::upload`],
+//!   [`TransferHandle`], [`save_path`] (the safe way from a listed name to a local path).
 //! - [`Event`] / [`EventStream`] — what the session reports.
 //! - [`ConnectOptions`], [`ReconnectPolicy`], [`Timeouts`] — how to connect.
 //! - [`ClientError`] — every failure, worded for the person who will read it.
-//! - internals: `driver` (the background task and reconnect), `handshake` (`hello`, `login`,
-//!   backlog), `conn` (framed socket I/O).
-//!
-//! A `transfers` module (file transfers over rudp) will sit next to `driver`.
+//! - internals: `driver` (the background task and reconnect; `driver/files.rs` routes the
+//!   file-sharing frames), `handshake` (`hello`, `login`, backlog), `conn` (framed socket I/O),
+//!   `transfers/task.rs` (one transfer seen through: progress, cancel, verify, verdict).
 //!
 //! # Where to start
-//! [`Client::connect`], then the loop in `driver.rs` (`Driver::serve`).
+//! [`Client::connect`], then the loop in `driver.rs` (`Driver::serve`); for files,
+//! `transfers/mod.rs`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), client::ClientError> {
@@ -51,10 +61,14 @@ mod error;
 mod event;
 mod handshake;
 mod options;
+mod transfers;
 
 pub use client::{Ack, Client, Connector};
 pub use error::ClientError;
 pub use event::{Event, EventStream};
 pub use handshake::ServerInfo;
 pub use options::{ConnectOptions, ReconnectPolicy, Timeouts};
-pub use proto::{ChatMessage, ErrorCode};
+pub use proto::{ChatMessage, Direction, ErrorCode, FileInfo};
+pub use transfers::{
+    TransferCanceller, TransferHandle, TransferOutcome, TransferProgress, TransferStats, save_path,
+};

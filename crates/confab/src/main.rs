@@ -6,17 +6,18 @@
 //! - `serve` — `confab server`;
 //! - `chat` — `confab chat`, the line-mode terminal client;
 //! - `oneshot` — `confab send`, `who`, `history`;
+//! - `files` — `confab files`, `get`, `put` (and the pieces `chat` reuses for `/get`, `/put`);
 //! - `render` — how events and messages look on a terminal or as JSON lines;
 //! - `identity` — which nick to use;
 //! - `gui` — `confab gui`, the desktop client (cargo feature `gui`, on by default).
 //!
 //! - `relay` — `confab relay`, the network-impairment relay (the `relay` crate does the work).
 //!
-//! Later families (`files`/`get`/`put`) get a module and a [`Command`] variant
-//! each. Errors are `anyhow` here: `main` prints one line, `confab: <what happened>`, and exits 1
+//! Errors are `anyhow` here: `main` prints one line, `confab: <what happened>`, and exits 1
 //! (clap exits 2 for usage errors).
 
 mod chat;
+mod files;
 #[cfg(feature = "gui")]
 mod gui;
 mod identity;
@@ -124,8 +125,38 @@ enum Command {
     /// Point clients at --listen instead of the server, e.g.
     /// `confab relay --listen 127.0.0.1:50001 --to 127.0.0.1:50000 --loss 5 --delay 20`
     /// then `confab --server 127.0.0.1:50001 chat`. Ctrl-C stops it and prints what it did.
-    Relay(relay::Args),
-    // Later: Files, Get, Put — one module each.
+    Relay(Box<relay::Args>),
+    /// List the server's shared files: name, size, uploader, time (UTC); --json: an array
+    /// with each file's BLAKE3 hash.
+    ///
+    /// Like `who`, logs in under a throwaway nick derived from --nick.
+    Files,
+    /// Download a shared file and verify it; exits 0 only when it is complete and verified
+    /// at its destination.
+    ///
+    /// Writes to PATH.part first and resumes from it if an earlier attempt was interrupted.
+    /// Prints one summary line (--json: one object). Like `who`, logs in under a throwaway nick.
+    Get {
+        /// The file's name as `confab files` lists it.
+        name: String,
+        /// Where to write it [default: ./NAME]; a folder means NAME inside it.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Upload (share) a file; exits 0 once the server has verified and listed it.
+    ///
+    /// Logs in as --nick, since the uploader is recorded. An interrupted upload resumes when
+    /// run again. Prints one summary line (--json: one object).
+    Put {
+        /// The file to share.
+        path: PathBuf,
+        /// The name to share it under [default: its file name].
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Replace a different file already shared under that name.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -163,7 +194,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Send { to, text } => oneshot::send(&global, to, text.join(" ")).await,
         Command::Who => oneshot::who(&global).await,
         Command::History { limit } => oneshot::history(&global, limit).await,
-        Command::Relay(args) => relay::run(args).await,
+        Command::Relay(args) => relay::run(*args).await,
+        Command::Files => files::files(&global).await,
+        Command::Get { name, output } => files::get(&global, &name, output).await,
+        Command::Put {
+            path,
+            as_name,
+            replace,
+        } => files::put(&global, &path, as_name, replace).await,
         #[cfg(feature = "gui")]
         Command::Gui { .. } => Err(anyhow::anyhow!("the GUI starts from `main`, not here")),
     }

@@ -8,7 +8,7 @@ use crate::Global;
 use crate::identity::{throwaway_nicks, user_nick};
 use crate::render::{Output, json_line, line};
 
-fn options(global: &Global, nick: &str) -> ConnectOptions {
+pub(crate) fn options(global: &Global, nick: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(&global.server, nick);
     options.reconnect = None;
     options.history = Some(0);
@@ -79,7 +79,7 @@ pub(crate) async fn history(global: &Global, limit: u32) -> Result<()> {
 }
 
 /// Logs in under the first free throwaway nick, on one connection.
-async fn throwaway_login(global: &Global) -> Result<Client> {
+pub(crate) async fn throwaway_login(global: &Global) -> Result<Client> {
     let candidates = throwaway_nicks(global.nick.as_deref());
     let mut connector = Connector::connect(options(global, &candidates[0])).await?;
     for nick in &candidates {

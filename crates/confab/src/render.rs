@@ -59,6 +59,13 @@ impl Output {
                 let plural = if *missed == 1 { "" } else { "s" };
                 line(&format!("* reconnected, {missed} missed message{plural}"));
             }
+            Event::FileAdded(file) => line(&format!(
+                "* {} shared {} ({}) — /get {} to download it",
+                clean(&file.uploader),
+                clean(&file.name),
+                crate::files::human_bytes(file.size),
+                clean(&file.name),
+            )),
             // The caller reports how the session ended.
             Event::Closed { .. } => {}
         }

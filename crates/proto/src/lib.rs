@@ -11,10 +11,12 @@
 //! - [`codec`]: framing ([`encode_frame`], [`decode_frame`]) and message decoding that tells a
 //!   *malformed* message (answer with an error, keep the session) from *undecodable* bytes (close).
 //! - [`nick`]: the nickname rules, so a client can check before it asks.
+//! - [`file_name`]: what a shared file may be called (a bare name, never a path).
 //!
 //! Start at [`ClientMsg`]: every request a client can make, in the order a session uses them.
 
 pub mod codec;
+pub mod file_name;
 pub mod message;
 pub mod nick;
 
@@ -22,7 +24,8 @@ pub use codec::{
     DecodeError, FrameError, MAX_FRAME_BYTES, decode_client, decode_frame, decode_server,
     encode_frame, encode_msg,
 };
-pub use message::{ChatMessage, ClientMsg, ErrorCode, ServerMsg};
+pub use file_name::{FileNameError, validate_file_name};
+pub use message::{ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, ServerMsg};
 pub use nick::{NickError, validate_nick};
 
 /// The control-protocol version this build speaks; sent in `hello` and `welcome`.

@@ -71,6 +71,45 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
     },
+    /// The server's shared files. Answered by one or more `file_list` frames, the last with
+    /// `done: true`.
+    Files {
+        /// Request number echoed in every `file_list` frame of the answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+    },
+    /// Fetch a shared file. Answered by `transfer` (then the bytes flow over UDP, see
+    /// `crates/rudp/PROTOCOL.md`) or `error` (`no_such_file`, `too_many_transfers`).
+    Download {
+        /// Request number echoed in the answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// The file's name as listed.
+        name: String,
+    },
+    /// Share a file. Answered by `transfer` (send the bytes over UDP; `upload_done` follows
+    /// once the server has verified and listed it), by `upload_done` at once if the server
+    /// already has exactly this file under this name, or by `error` (`invalid_file_name`,
+    /// `file_exists`, `file_too_large`, `storage_full`, `too_many_transfers`).
+    Upload {
+        /// Request number echoed in the answer and in `upload_done`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// The name to list it under: no path separators, no control characters.
+        name: String,
+        /// Size, bytes.
+        size: u64,
+        /// BLAKE3 of the whole content, 64 lowercase hex digits.
+        hash: String,
+        /// Replace a listed file of the same name and different content.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replace: bool,
+    },
+    /// Abandon a transfer this client started (either direction).
+    Cancel {
+        /// The transfer id from `transfer`.
+        transfer: u64,
+    },
     /// Liveness check; answered by `pong`.
     Ping {
         /// Request number echoed in the `pong`.
@@ -104,6 +143,31 @@ impl ChatMessage {
     pub fn is_private(&self) -> bool {
         self.to.is_some()
     }
+}
+
+/// One shared file as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Its name in the list (unique, compared exactly).
+    pub name: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// BLAKE3 of the content, 64 lowercase hex digits.
+    pub hash: String,
+    /// Nick of whoever uploaded it.
+    pub uploader: String,
+    /// When it was listed, in milliseconds since the Unix epoch (UTC).
+    pub ts: u64,
+}
+
+/// Which way a transfer's bytes go, seen from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Server → client.
+    Download,
+    /// Client → server.
+    Upload,
 }
 
 /// A reply or event from the server to a client.
@@ -177,6 +241,62 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         more: bool,
     },
+    /// Shared files, sorted by name; the answer to `files` (split over frames if long).
+    FileList {
+        /// The request number from the `files`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// The files of this frame.
+        files: Vec<FileInfo>,
+        /// True on the last frame of the answer.
+        done: bool,
+    },
+    /// A file was added to (or replaced in) the list, by anyone. Sent to everyone.
+    FileAdded {
+        /// The file.
+        file: FileInfo,
+    },
+    /// The answer to `download` or `upload`: the transfer is set up; the client now sends the
+    /// first UDP datagram to the server's `udp_port` (on the host it reached over TCP).
+    Transfer {
+        /// The request number from the `download` / `upload`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// Identifies the transfer in every datagram and in `cancel`.
+        transfer: u64,
+        /// Download or upload.
+        direction: Direction,
+        /// The per-transfer AEAD key, 32 bytes as 64 lowercase hex digits. Fresh for every
+        /// transfer; it is what authenticates every datagram.
+        key: String,
+        /// UDP port of the server's transfer endpoint, when it is not the port the client's TCP
+        /// connection reached. Absent (the default setup): send to the very address the TCP
+        /// connection went to — so a relay or port forward in between carries UDP too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        udp_port: Option<u16>,
+        /// The file (for an upload: as it will be listed once verified).
+        file: FileInfo,
+    },
+    /// Your upload is verified and listed (or the server already had exactly this file).
+    UploadDone {
+        /// The request number from the `upload`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// The transfer id, absent when no bytes had to move.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transfer: Option<u64>,
+        /// The file as listed.
+        file: FileInfo,
+    },
+    /// A transfer failed on the server's side (timeout, verification, disk).
+    TransferFailed {
+        /// The transfer id.
+        transfer: u64,
+        /// What went wrong, for programs.
+        code: ErrorCode,
+        /// What went wrong and what to do, for people.
+        message: String,
+    },
     /// The answer to a client `ping`.
     Pong {
         /// The request number from the `ping`.
@@ -242,6 +362,22 @@ pub enum ErrorCode {
     Shutdown,
     /// The client said `quit`.
     Quit,
+    /// A file name with a path separator, `..`, control characters, or empty or too long.
+    InvalidFileName,
+    /// No listed file has that name.
+    NoSuchFile,
+    /// A different file is listed under that name; upload with `replace` or pick another name.
+    FileExists,
+    /// The file is over the server's size limit; nothing was transferred.
+    FileTooLarge,
+    /// The server has no room for the file; nothing was listed.
+    StorageFull,
+    /// Too many transfers at once; retry when one finishes.
+    TooManyTransfers,
+    /// The uploaded bytes do not match the announced BLAKE3; nothing was listed.
+    HashMismatch,
+    /// The transfer stopped: the peer went silent or cancelled.
+    TransferAborted,
     /// The server failed (e.g. it could not store the message); nothing was stored. Retry later.
     Internal,
 }

@@ -18,28 +18,33 @@
 //! - `session`: one connection's state machine (hello → login → chat), validation, rate limit,
 //!   ping/idle timeout, and its writer task.
 //! - `hub`: presence, routing, group commit to the store, fan-out, slow-client eviction.
-//! - `store`: the SQLite schema and queries.
+//! - `store`: the SQLite schema and queries (messages, the file catalog).
+//! - `files`: content-addressed bodies under `files/`, and the rudp endpoint (UDP, same port
+//!   number as TCP by default) that uploads and downloads travel through.
 //! - `connection`, `shutdown`: frame reading and the shutdown notice.
 //!
 //! Start reading at [`run`], then `session.rs`, then `hub.rs`.
 
 mod connection;
+mod files;
 mod hub;
 mod server;
 mod session;
 mod shutdown;
 mod store;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use files::{FILES_DIR, FileServiceError};
 pub use server::run;
 pub use store::{DB_FILE, StoreError};
 
 /// Server settings. [`Config::new`] gives the defaults a newcomer wants.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where state lives: `confab.db` (SQLite) and, later, `files/`.
+    /// Where state lives: `confab.db` (SQLite) and `files/` (file bodies).
     pub data_dir: PathBuf,
     /// Messages sent to a client on a fresh login unless it asks for another number.
     pub history_on_login: u32,
@@ -60,6 +65,16 @@ pub struct Config {
     pub rate_per_second: u32,
     /// Chat messages a session may send in one burst.
     pub rate_burst: u32,
+    /// Where file transfers listen (UDP). `None`: the TCP listener's address, same port number.
+    pub udp_addr: Option<SocketAddr>,
+    /// Largest file accepted for upload, bytes; checked before any byte moves.
+    pub max_file_size: u64,
+    /// How long an interrupted upload's partial data is kept for the uploader to resume.
+    pub upload_grace: Duration,
+    /// Transfers running at once, server-wide.
+    pub max_transfers: usize,
+    /// Transfers running at once for one session.
+    pub max_transfers_per_session: usize,
 }
 
 impl Config {
@@ -76,6 +91,11 @@ impl Config {
             max_frame: proto::MAX_FRAME_BYTES,
             rate_per_second: 20,
             rate_burst: 100,
+            udp_addr: None,
+            max_file_size: 4 << 30,
+            upload_grace: Duration::from_secs(3600),
+            max_transfers: 64,
+            max_transfers_per_session: 8,
         }
     }
 }
@@ -86,6 +106,9 @@ pub enum Error {
     /// The message store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The file service (bodies directory, UDP endpoint) could not start.
+    #[error(transparent)]
+    Files(#[from] FileServiceError),
     /// An OS resource (thread, socket) failed.
     #[error("{what}: {source}")]
     Io {

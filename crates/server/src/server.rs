@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::files::FileService;
 use crate::hub::{Command, Hub};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
@@ -28,8 +29,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let store = Store::open(&config.data_dir)?;
-    let hub = Hub::new(store, config.max_frame, config.catch_up_limit)?;
     let (hub_tx, hub_rx) = mpsc::channel(HUB_QUEUE);
+    let tcp_addr = listener.local_addr().map_err(|source| Error::Io {
+        what: "cannot read the listening address",
+        source,
+    })?;
+    let files = FileService::open(
+        &config.data_dir,
+        config.udp_addr.unwrap_or(tcp_addr),
+        tcp_addr.port(),
+        config.upload_grace,
+        tokio::runtime::Handle::current(),
+        hub_tx.downgrade(),
+    )?;
+    let hub = Hub::new(store, files, &config)?;
     let (hub_done_tx, hub_done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("confab-hub".into())

@@ -273,6 +273,48 @@ impl Session {
                     }
                 }
             }
+            (State::LoggedIn, ClientMsg::Files { req }) => {
+                self.to_hub(Command::Files {
+                    session: self.id,
+                    req,
+                })
+                .await
+            }
+            (State::LoggedIn, ClientMsg::Download { req, name }) => {
+                self.to_hub(Command::Download {
+                    session: self.id,
+                    req,
+                    name,
+                })
+                .await
+            }
+            (
+                State::LoggedIn,
+                ClientMsg::Upload {
+                    req,
+                    name,
+                    size,
+                    hash,
+                    replace,
+                },
+            ) => {
+                self.to_hub(Command::Upload {
+                    session: self.id,
+                    req,
+                    name,
+                    size,
+                    hash,
+                    replace,
+                })
+                .await
+            }
+            (State::LoggedIn, ClientMsg::Cancel { transfer }) => {
+                self.to_hub(Command::Cancel {
+                    session: self.id,
+                    transfer,
+                })
+                .await
+            }
             (State::LoggedIn, ClientMsg::Who { req }) => {
                 self.to_hub(Command::Who {
                     session: self.id,
@@ -403,6 +445,9 @@ fn request_number(msg: &ClientMsg) -> Option<u64> {
         | ClientMsg::Private { req, .. }
         | ClientMsg::Who { req }
         | ClientMsg::History { req, .. }
+        | ClientMsg::Files { req }
+        | ClientMsg::Download { req, .. }
+        | ClientMsg::Upload { req, .. }
         | ClientMsg::Ping { req } => *req,
         _ => None,
     }

@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use proto::ChatMessage;
+use proto::{ChatMessage, FileInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Schema version stored in `PRAGMA user_version`; bump with a migration when the schema changes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "confab.db";
@@ -89,7 +89,68 @@ impl Store {
                  COMMIT;",
             )?;
         }
+        if version < 2 {
+            // The shared-file catalog. Bodies live in files/<hash>, so two names with the same
+            // content share one body; a row appears only once its body is verified and in place.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS files (
+                     name     TEXT    PRIMARY KEY,
+                     size     INTEGER NOT NULL,         -- bytes
+                     hash     TEXT    NOT NULL,         -- BLAKE3, lowercase hex
+                     uploader TEXT    NOT NULL,
+                     ts       INTEGER NOT NULL          -- ms since the Unix epoch
+                 );
+                 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )?;
+        }
         Ok(Self { conn })
+    }
+
+    /// Every listed file, sorted by name.
+    pub(crate) fn files(&self) -> Result<Vec<FileInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, size, hash, uploader, ts FROM files ORDER BY name")?;
+        let files = stmt
+            .query_map([], row_to_file)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(files)
+    }
+
+    /// The listed file called `name`, if any.
+    pub(crate) fn file(&self, name: &str) -> Result<Option<FileInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, size, hash, uploader, ts FROM files WHERE name = ?1")?;
+        Ok(stmt.query_row([name], row_to_file).optional()?)
+    }
+
+    /// Lists (or re-lists) a file whose body is already verified and in place. Durable on return.
+    pub(crate) fn put_file(&self, file: &FileInfo) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO files (name, size, hash, uploader, ts) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET size = excluded.size, hash = excluded.hash,
+                 uploader = excluded.uploader, ts = excluded.ts",
+        )?;
+        stmt.execute(params![
+            file.name,
+            file.size as i64,
+            file.hash,
+            file.uploader,
+            file.ts as i64
+        ])?;
+        Ok(())
+    }
+
+    /// Whether any listed file still uses the body with this hash (before deleting a body).
+    pub(crate) fn hash_in_use(&self, hash: &str) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM files WHERE hash = ?1 LIMIT 1")?;
+        Ok(stmt.exists([hash])?)
     }
 
     /// The highest id ever stored (0 for an empty store).
@@ -190,6 +251,16 @@ impl Store {
     }
 }
 
+fn row_to_file(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileInfo> {
+    Ok(FileInfo {
+        name: row.get(0)?,
+        size: row.get::<_, i64>(1)? as u64,
+        hash: row.get(2)?,
+        uploader: row.get(3)?,
+        ts: row.get::<_, i64>(4)? as u64,
+    })
+}
+
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
         id: row.get::<_, i64>(0)? as u64,
@@ -219,6 +290,34 @@ mod tests {
         let (first, more) = store.since("bob", 0, 1).unwrap();
         assert_eq!((texts(first), more), (vec!["hi all".to_string()], true));
         assert!(!store.since("bob", 0, 2).unwrap().1);
+    }
+
+    #[test]
+    fn catalog_lists_replaces_and_tracks_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut file = FileInfo {
+            name: "b.txt".into(),
+            size: 3,
+            hash: "aa".into(),
+            uploader: "alice".into(),
+            ts: 1,
+        };
+        store.put_file(&file).unwrap();
+        store
+            .put_file(&FileInfo {
+                name: "a.txt".into(),
+                ..file.clone()
+            })
+            .unwrap();
+        file.hash = "bb".into();
+        store.put_file(&file).unwrap();
+        let names: Vec<_> = store.files().unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["a.txt", "b.txt"]);
+        assert_eq!(store.file("b.txt").unwrap().unwrap().hash, "bb");
+        assert!(store.file("c.txt").unwrap().is_none());
+        assert!(store.hash_in_use("aa").unwrap(), "a.txt still uses it");
+        assert!(!store.hash_in_use("cc").unwrap());
     }
 
     #[test]

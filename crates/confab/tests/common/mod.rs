@@ -236,6 +236,25 @@ impl Raw {
         .await
     }
 
+    /// Playing the server: the next client message; `None` on EOF or a reset.
+    pub(crate) async fn recv_client(&mut self) -> Option<ClientMsg> {
+        loop {
+            if let Some(payload) = proto::decode_frame(&mut self.buf, MAX_FRAME_BYTES).unwrap() {
+                return Some(proto::decode_client(&payload).expect("client sent garbage"));
+            }
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Playing the server: sends one server message.
+    pub(crate) async fn send_server(&mut self, msg: &ServerMsg) {
+        let frame = proto::encode_msg(msg, MAX_FRAME_BYTES).unwrap();
+        self.stream.write_all(&frame).await.expect("raw write");
+    }
+
     /// Reads until a message matches; fails on EOF.
     pub(crate) async fn recv_until(
         &mut self,

@@ -187,6 +187,16 @@ impl Session {
                 };
                 self.note_presence(&nick, format!("{nick} left{how}"));
             }
+            Event::FileAdded(file) => {
+                // The Files panel is still to come; until then the room says what was shared.
+                let note = format!(
+                    "{} shared {} ({})",
+                    file.uploader,
+                    file.name,
+                    human_bytes(file.size)
+                );
+                self.lobby().push(Line::Note(note));
+            }
             Event::Error { message, .. } => return Some(message),
             Event::Disconnected { reason, .. } => {
                 self.lobby()
@@ -399,4 +409,19 @@ impl Session {
             conv.send_error = Some(error);
         }
     }
+}
+
+/// A size for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }

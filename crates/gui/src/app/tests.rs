@@ -180,6 +180,22 @@ fn presence_is_live_and_noted() {
 }
 
 #[test]
+fn a_shared_file_is_announced_in_the_lobby() {
+    let mut app = logged_in(vec![]);
+    app.apply_event(Event::FileAdded(client::FileInfo {
+        name: "slides.pdf".into(),
+        size: 3 * 1024 * 1024 + 512 * 1024,
+        hash: "0".repeat(64),
+        uploader: "bob".into(),
+        ts: 0,
+    }));
+    assert_eq!(
+        session(&app).conversations[0].lines.last(),
+        Some(&Line::Note("bob shared slides.pdf (3.5 MiB)".into()))
+    );
+}
+
+#[test]
 fn connection_state_follows_reconnects() {
     let mut app = logged_in(vec![public(1, "bob", "before")]);
     app.apply_event(Event::Disconnected {

@@ -14,6 +14,8 @@
 //!
 //! Delivery never blocks: every session has a bounded queue, and a session whose queue is full
 //! is disconnected (`too_slow`) rather than allowed to stall everyone else or grow memory.
+//!
+//! File sharing (catalog, upload decisions, transfer bookkeeping) is in `files.rs`.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,7 +26,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::files::FileService;
 use crate::store::Store;
+
+mod files;
 
 /// Identifies one connection for the life of the server.
 pub(crate) type SessionId = u64;
@@ -71,6 +76,33 @@ pub(crate) enum Command {
         limit: u32,
         since: Option<u64>,
     },
+    Files {
+        session: SessionId,
+        req: Option<u64>,
+    },
+    Download {
+        session: SessionId,
+        req: Option<u64>,
+        name: String,
+    },
+    Upload {
+        session: SessionId,
+        req: Option<u64>,
+        name: String,
+        size: u64,
+        hash: String,
+        replace: bool,
+    },
+    Cancel {
+        session: SessionId,
+        transfer: u64,
+    },
+    /// From the file service: a transfer finished (an upload's body is verified and in place).
+    TransferEnded {
+        session: SessionId,
+        transfer: u64,
+        ended: crate::files::Ended,
+    },
     /// The session ended; `reason` goes into the `left` event.
     Logout {
         session: SessionId,
@@ -116,13 +148,17 @@ pub(crate) struct Hub {
     catch_up_limit: u32,
     outbox: Vec<Out>,
     in_txn: bool,
+    files: FileService,
+    /// Running transfers by id.
+    transfers: HashMap<u64, files::Active>,
+    limits: files::Limits,
 }
 
 impl Hub {
     pub(crate) fn new(
         store: Store,
-        max_frame: usize,
-        catch_up_limit: u32,
+        files: FileService,
+        config: &crate::Config,
     ) -> Result<Self, crate::Error> {
         let last_id = store.last_id()?;
         Ok(Self {
@@ -130,8 +166,11 @@ impl Hub {
             members: HashMap::new(),
             by_nick: HashMap::new(),
             last_id,
-            max_frame,
-            catch_up_limit,
+            max_frame: config.max_frame,
+            catch_up_limit: config.catch_up_limit,
+            files,
+            transfers: HashMap::new(),
+            limits: files::Limits::from(config),
             outbox: Vec::new(),
             in_txn: false,
         })
@@ -199,6 +238,22 @@ impl Hub {
                     Err(err) => self.queue_error(session, req, ErrorCode::Internal, err),
                 }
             }
+            Command::Files { session, req } => self.list_files(session, req),
+            Command::Download { session, req, name } => self.download(session, req, &name),
+            Command::Upload {
+                session,
+                req,
+                name,
+                size,
+                hash,
+                replace,
+            } => self.upload(session, req, &name, size, &hash, replace),
+            Command::Cancel { session, transfer } => self.cancel_transfer(session, transfer),
+            Command::TransferEnded {
+                session,
+                transfer,
+                ended,
+            } => self.transfer_ended(session, transfer, ended),
             Command::Logout { session, reason } => self.remove(session, reason),
         }
     }
@@ -405,6 +460,7 @@ impl Hub {
             return;
         };
         self.by_nick.remove(&nick_key(&member.nick));
+        self.cancel_transfers_of(session);
         info!(session, nick = %member.nick, reason, "left");
         if reason == "shutdown" {
             // Everyone is being disconnected: telling each of N members about the other N-1
@@ -484,45 +540,38 @@ fn history_frames(
     more: bool,
     max_frame: usize,
 ) -> Vec<Bytes> {
-    // Room for the envelope: type, req, done, brackets.
-    let budget = max_frame.saturating_sub(96);
+    chunked_frames(messages, max_frame, |messages, done| ServerMsg::History {
+        req,
+        messages,
+        done,
+        more: done && more,
+    })
+}
+
+/// Splits a long answer over frames that each fit in `max_frame`: `build(items, done)` makes
+/// one frame's message, `done` true on the last. An empty list still yields one frame.
+fn chunked_frames<T: serde::Serialize>(
+    items: Vec<T>,
+    max_frame: usize,
+    build: impl Fn(Vec<T>, bool) -> ServerMsg,
+) -> Vec<Bytes> {
+    // Room for the envelope: type, req, flags, brackets.
+    let budget = max_frame.saturating_sub(128);
     let mut frames = Vec::new();
     let mut chunk = Vec::new();
     let mut size = 0;
-    for msg in messages {
-        let len = serde_json_len(&msg);
+    for item in items {
+        let len = serde_json::to_vec(&item).map_or(usize::MAX / 2, |v| v.len());
         if !chunk.is_empty() && size + len + 1 > budget {
-            let messages = std::mem::take(&mut chunk);
-            frames.push(encode_or_placeholder(
-                &ServerMsg::History {
-                    req,
-                    messages,
-                    done: false,
-                    more: false,
-                },
-                max_frame,
-            ));
+            let full = std::mem::take(&mut chunk);
+            frames.push(encode_or_placeholder(&build(full, false), max_frame));
             size = 0;
         }
         size += len + 1;
-        chunk.push(msg);
+        chunk.push(item);
     }
-    frames.push(encode_or_placeholder(
-        &ServerMsg::History {
-            req,
-            messages: chunk,
-            done: true,
-            more,
-        },
-        max_frame,
-    ));
+    frames.push(encode_or_placeholder(&build(chunk, true), max_frame));
     frames
-}
-
-fn serde_json_len(msg: &ChatMessage) -> usize {
-    encode_msg(&ServerMsg::Message(msg.clone()), usize::MAX)
-        .map(|b| b.len())
-        .unwrap_or(usize::MAX / 2)
 }
 
 fn now_ms() -> u64 {

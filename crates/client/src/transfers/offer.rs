@@ -1,0 +1,117 @@
+//! What the control channel hands a transfer: the server's `transfer` answer ([`Offer`]) and
+//! the later verdict on it, turned into the engine's parameters.
+
+use std::net::SocketAddr;
+
+use proto::{Direction, FileInfo};
+use rudp::{TransferId, TransferParams};
+use tokio::sync::oneshot;
+
+use crate::error::ClientError;
+
+/// Where the server's word on a transfer goes: `Ok` with the listed file on `upload_done`,
+/// `Err` on `transfer_failed` or when the connection is lost first.
+pub(crate) type Verdict = oneshot::Sender<Result<FileInfo, ClientError>>;
+
+/// A transfer the server set up for us (its `transfer` answer).
+#[derive(Debug)]
+pub(crate) struct Offer {
+    pub(crate) transfer: u64,
+    pub(crate) direction: Direction,
+    /// The AEAD key, 64 hex digits.
+    pub(crate) key: String,
+    /// The server's UDP port if it differs from the one the control connection reached.
+    pub(crate) udp_port: Option<u16>,
+    pub(crate) file: FileInfo,
+    /// The address the control connection reached (server or relay) when the answer came.
+    pub(crate) peer: Option<SocketAddr>,
+    /// The server's verdict on this transfer.
+    pub(crate) verdict: oneshot::Receiver<Result<FileInfo, ClientError>>,
+}
+
+/// The server's answer to `upload`.
+#[derive(Debug)]
+pub(crate) enum UploadAnswer {
+    /// Nothing had to move: the file is listed (`upload_done` without a transfer).
+    Listed(FileInfo),
+    /// Send the bytes.
+    Transfer(Offer),
+}
+
+impl Offer {
+    /// The engine's parameters, checked: a key of 32 bytes, the listed size.
+    pub(crate) fn params(&self) -> Result<TransferParams, ClientError> {
+        let key = parse_hex32(&self.key)
+            .ok_or_else(|| ClientError::Protocol("the transfer key is not 64 hex digits".into()))?;
+        Ok(TransferParams {
+            transfer_id: TransferId(self.transfer),
+            key,
+            size: self.file.size,
+        })
+    }
+
+    /// Where the datagrams go: the very address the control connection reached (server, relay
+    /// or port forward), or that host at `udp_port` if the server named another port.
+    pub(crate) fn server_addr(&self) -> Result<SocketAddr, ClientError> {
+        let peer = self.peer.ok_or_else(|| {
+            ClientError::Protocol("the server's address is unknown (socket closed)".into())
+        })?;
+        match self.udp_port {
+            None => Ok(peer),
+            Some(0) => Err(ClientError::Protocol(
+                "the server offered UDP port 0".into(),
+            )),
+            Some(port) => Ok(SocketAddr::new(peer.ip(), port)),
+        }
+    }
+
+    /// The listed BLAKE3, checked.
+    pub(crate) fn hash(&self) -> Result<[u8; 32], ClientError> {
+        parse_hex32(&self.file.hash).ok_or_else(|| {
+            ClientError::Protocol(format!(
+                "the server announced {:?} as the BLAKE3 of {}; that is not 64 hex digits",
+                self.file.hash, self.file.name
+            ))
+        })
+    }
+}
+
+/// 64 hex digits (either case) as 32 bytes.
+pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// 32 bytes as 64 lowercase hex digits (how the protocol writes hashes).
+pub(crate) fn to_hex(bytes: &[u8; 32]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
+        let text = to_hex(&bytes);
+        assert_eq!(text.len(), 64);
+        assert_eq!(parse_hex32(&text), Some(bytes));
+        assert_eq!(parse_hex32(&text.to_uppercase()), Some(bytes));
+        assert_eq!(parse_hex32(&text[..62]), None);
+        assert_eq!(parse_hex32(&format!("{}zz", &text[..62])), None);
+        assert_eq!(parse_hex32(&"é".repeat(32)), None);
+    }
+}
