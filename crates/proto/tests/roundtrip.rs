@@ -4,8 +4,8 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use proto::{
-    ChatMessage, ClientMsg, ErrorCode, MAX_FRAME_BYTES, ServerMsg, decode_client, decode_frame,
-    decode_server, encode_msg,
+    ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, MAX_FRAME_BYTES, ServerMsg,
+    decode_client, decode_frame, decode_server, encode_msg,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -34,6 +34,18 @@ fn chat() -> impl Strategy<Value = ChatMessage> {
         })
 }
 
+fn file() -> impl Strategy<Value = FileInfo> {
+    (text(), any::<u64>(), text(), text(), any::<u64>()).prop_map(
+        |(name, size, hash, uploader, ts)| FileInfo {
+            name,
+            size,
+            hash,
+            uploader,
+            ts,
+        },
+    )
+}
+
 fn error_code() -> impl Strategy<Value = ErrorCode> {
     use ErrorCode::*;
     prop::sample::select(vec![
@@ -54,6 +66,14 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         IdleTimeout,
         Shutdown,
         Quit,
+        InvalidFileName,
+        NoSuchFile,
+        FileExists,
+        FileTooLarge,
+        StorageFull,
+        TooManyTransfers,
+        HashMismatch,
+        TransferAborted,
         Internal,
     ])
 }
@@ -80,6 +100,18 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         opt_u64().prop_map(|req| ClientMsg::Ping { req }),
         Just(ClientMsg::Pong {}),
         Just(ClientMsg::Quit {}),
+        opt_u64().prop_map(|req| ClientMsg::Files { req }),
+        (opt_u64(), text()).prop_map(|(req, name)| ClientMsg::Download { req, name }),
+        (opt_u64(), text(), any::<u64>(), text(), any::<bool>()).prop_map(
+            |(req, name, size, hash, replace)| ClientMsg::Upload {
+                req,
+                name,
+                size,
+                hash,
+                replace
+            }
+        ),
+        any::<u64>().prop_map(|transfer| ClientMsg::Cancel { transfer }),
     ]
 }
 
@@ -130,6 +162,47 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             message
         }),
         (error_code(), text()).prop_map(|(code, message)| ServerMsg::Bye { code, message }),
+        (
+            opt_u64(),
+            prop::collection::vec(file(), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(req, files, done)| ServerMsg::FileList { req, files, done }),
+        file().prop_map(|file| ServerMsg::FileAdded { file }),
+        (
+            opt_u64(),
+            any::<u64>(),
+            any::<bool>(),
+            text(),
+            proptest::option::of(any::<u16>()),
+            file()
+        )
+            .prop_map(
+                |(req, transfer, up, key, udp_port, file)| ServerMsg::Transfer {
+                    req,
+                    transfer,
+                    direction: if up {
+                        Direction::Upload
+                    } else {
+                        Direction::Download
+                    },
+                    key,
+                    udp_port,
+                    file
+                }
+            ),
+        (opt_u64(), opt_u64(), file()).prop_map(|(req, transfer, file)| ServerMsg::UploadDone {
+            req,
+            transfer,
+            file
+        }),
+        (any::<u64>(), error_code(), text()).prop_map(|(transfer, code, message)| {
+            ServerMsg::TransferFailed {
+                transfer,
+                code,
+                message,
+            }
+        }),
     ]
 }
 
