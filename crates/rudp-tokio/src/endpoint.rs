@@ -164,6 +164,8 @@ struct Inner {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     config: EndpointConfig,
+    /// The I/O thread, joined by [`Endpoint::close_and_wait`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
@@ -199,7 +201,7 @@ impl Endpoint {
         let (tx, rx) = mpsc::unbounded_channel();
         let driver = Driver::new(socket, rx, shared.clone(), config.clone());
         // The runtime moves to the thread, and is dropped there once the loop returns.
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("rudp-ep-{}", local_addr.port()))
             .spawn(move || runtime.block_on(driver.run()))
             .map_err(EndpointError::Thread)?;
@@ -210,6 +212,7 @@ impl Endpoint {
                 shared,
                 commands: tx,
                 config,
+                thread: Mutex::new(Some(thread)),
             }),
         })
     }
@@ -316,5 +319,17 @@ impl Endpoint {
     /// and end with `EndpointClosed`; the socket is released shortly after.
     pub fn close(&self) {
         let _ = self.inner.commands.send(Command::Close);
+    }
+
+    /// Shuts the endpoint down like [`close`](Self::close), then **blocks** until its I/O
+    /// thread has ended and the socket is released, so the address can be bound again at once
+    /// (a server restarting on its port). Call it from a plain thread or `spawn_blocking`,
+    /// never from the endpoint's own callbacks.
+    pub fn close_and_wait(&self) {
+        self.close();
+        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 }

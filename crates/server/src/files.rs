@@ -124,6 +124,12 @@ impl FileService {
         self.body_path(hash).is_file()
     }
 
+    /// Stops every transfer and releases the UDP port before returning, so a server restarted
+    /// at once can bind it again. Blocks; the hub calls it on its own thread as it stops.
+    pub(crate) fn close(&self) {
+        self.endpoint.close_and_wait();
+    }
+
     /// Deletes a body no listed file uses any more.
     pub(crate) fn remove_body(&self, hash: &str) {
         if let Err(err) = std::fs::remove_file(self.body_path(hash)) {

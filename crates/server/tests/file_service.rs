@@ -367,3 +367,44 @@ async fn a_lying_upload_is_not_listed() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_releases_its_udp_port_at_once() {
+    // A download is running when the server stops: the transfer is closed and the port freed
+    // before `run` returns, so a restart on the same address succeeds immediately.
+    let server = TestServer::start(|_| {}).await;
+    let addr = server.addr;
+    let mut alice = Raw::login(addr, "alice").await;
+    let endpoint =
+        Endpoint::bind("127.0.0.1:0".parse().unwrap(), EndpointConfig::default()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    std::fs::write(&src, vec![1u8; 2_000_000]).unwrap();
+    upload(&mut alice, &endpoint, addr, &src, "big.bin").await;
+    server.stop().await;
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(
+            listener,
+            server::Config::new(dir.path()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // Fails with a bind error if the UDP port were still held.
+        let mut bob = Raw::login(addr, "bob").await;
+        bob.send(&ClientMsg::Files { req: Some(1) }).await;
+        assert!(matches!(
+            bob.recv_skipping_presence().await,
+            ServerMsg::FileList { .. }
+        ));
+        stop.send(()).unwrap();
+        tokio::time::timeout(common::WAIT, task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

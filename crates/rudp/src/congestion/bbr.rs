@@ -50,6 +50,9 @@ const PROBE_RTT_DURATION: Duration = Duration::from_millis(200);
 /// Minimum window, packets (`BBRMinPipeCwnd`, §4.2.3.1).
 const MIN_PIPE_CWND_PACKETS: u64 = 4;
 
+/// The shortest time the window is sized for (see `Bbr::bdp`): one timer granularity.
+const MIN_BDP_TIME: Duration = Duration::from_millis(1);
+
 /// Tunables for [`Bbr`].
 #[derive(Debug, Clone)]
 pub struct BbrConfig {
@@ -259,6 +262,12 @@ impl Bbr {
             // §4.2.3.2: no RTT sample yet: the initial window.
             None => self.config.initial_window_packets * self.mtu,
             Some(rtt) => {
+                // On loopback and fast LANs rt_prop is tens of µs, shorter than the host's own
+                // batching (GSO/GRO, the driver's 1 ms timer, scheduling) delays ACKs by; a
+                // window of bw × rt_prop then starves the pipe. BBR's draft covers this with
+                // an ack-aggregation allowance (§4.2.3.2, `extra_acked`); its simplest form is
+                // a floor of one timer granularity. Paths of 1 ms and more are unaffected.
+                let rtt = rtt.max(MIN_BDP_TIME);
                 let bdp = self.bw() as f64 * rtt.as_secs_f64();
                 (gain * bdp) as u64
             }

@@ -192,7 +192,8 @@ impl Hub {
             }
             self.settle();
         }
-        debug!("hub stopped: all sessions ended");
+        self.files.close();
+        debug!("hub stopped: all sessions ended, transfers closed");
     }
 
     fn apply(&mut self, cmd: Command) {
