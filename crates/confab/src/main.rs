@@ -72,6 +72,12 @@ enum Command {
         /// Data directory (SQLite database and files); created if missing.
         #[arg(long, default_value = "./confab-data")]
         data: PathBuf,
+        /// Largest file a client may upload (e.g. 500M, 4G); refused before any byte moves.
+        #[arg(long, default_value = "4G", value_parser = parse_size)]
+        max_file_size: u64,
+        /// How long an interrupted upload is kept for its uploader to resume (e.g. 1h, 30m).
+        #[arg(long, default_value = "1h", value_parser = parse_grace)]
+        upload_grace: Duration,
     },
     /// Chat in line mode: each stdin line is a public message; /help lists the commands.
     ///
@@ -189,7 +195,17 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
-        Command::Server { bind, data } => serve::run(&bind, data).await,
+        Command::Server {
+            bind,
+            data,
+            max_file_size,
+            upload_grace,
+        } => {
+            let mut config = server::Config::new(data);
+            config.max_file_size = max_file_size;
+            config.upload_grace = upload_grace;
+            serve::run(&bind, config).await
+        }
         Command::Chat { history } => chat::run(&global, history).await,
         Command::Send { to, text } => oneshot::send(&global, to, text.join(" ")).await,
         Command::Who => oneshot::who(&global).await,
@@ -205,6 +221,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "gui")]
         Command::Gui { .. } => Err(anyhow::anyhow!("the GUI starts from `main`, not here")),
     }
+}
+
+/// A size in bytes: `500M`, `4G`, `64KiB`, `1000` (k/m/g are powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    netsim::parse_bytes(&s.to_ascii_lowercase())
+        .map(|n| n as u64)
+        .map_err(|err| err.to_string())
+}
+
+/// A duration: `1h`, `30m`, `90s`, `500ms`.
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    let lower = s.to_ascii_lowercase();
+    let (number, scale) = if let Some(n) = lower.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = lower.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = lower.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = lower.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return Err(format!("{s:?} needs a unit: h, m, s or ms (e.g. 1h)"));
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| Duration::from_secs_f64(n * scale))
+        .ok_or_else(|| format!("{s:?} is not a duration like 1h, 30m or 90s"))
 }
 
 /// Prints the error as one line on stderr and returns exit code 1.

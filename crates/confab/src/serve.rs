@@ -1,7 +1,6 @@
 //! `confab server`: bind, announce the address, serve until Ctrl-C or SIGTERM.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
@@ -19,7 +18,7 @@ pub(crate) fn init_logging() {
         .init();
 }
 
-pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
+pub(crate) async fn run(bind: &str, config: server::Config) -> Result<()> {
     init_logging();
 
     let listener = TcpListener::bind(bind)
@@ -33,11 +32,11 @@ pub(crate) async fn run(bind: &str, data: PathBuf) -> Result<()> {
         let _ = writeln!(
             out,
             "confab server listening on {addr} (data: {})",
-            data.display()
+            config.data_dir.display()
         );
         let _ = out.flush();
     }
-    server::run(listener, server::Config::new(data), shutdown_signal())
+    server::run(listener, config, shutdown_signal())
         .await
         .context("server failed")?;
     Ok(())

@@ -391,3 +391,44 @@ async fn relay_command_forwards_chat_and_reports_on_sigterm() {
     assert!(report.to_lowercase().contains("tcp"), "{report}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_max_file_size_flag_refuses_a_larger_upload_before_it_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.args([
+        "server",
+        "--bind",
+        "127.0.0.1:0",
+        "--max-file-size",
+        "1k",
+        "--data",
+    ])
+    .arg(dir.path().join("data"))
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut child_out = child.stdout.take().unwrap();
+    let line = first_line(&mut child_out).await;
+    let addr = line
+        .strip_prefix("confab server listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let small = dir.path().join("small.txt");
+    let big = dir.path().join("big.txt");
+    std::fs::write(&small, vec![b's'; 1024]).unwrap();
+    std::fs::write(&big, vec![b'b'; 1025]).unwrap();
+    let small = small.to_str().unwrap();
+    let big = big.to_str().unwrap();
+    let out = run(confab(&addr, &["--nick", "amy", "put", small])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(confab(&addr, &["--nick", "amy", "put", big])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("1025") && err.contains("1024"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    child.kill().await.unwrap();
+}
