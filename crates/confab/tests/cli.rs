@@ -282,32 +282,17 @@ async fn unreachable_server_exits_1_with_one_line() {
 async fn server_command_announces_its_port_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    cmd.args(["server", "--bind", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut child_out = child.stdout.take().unwrap();
-    let mut announced = Vec::new();
-    within("the listening line", async {
-        while !announced.ends_with(b"\n") {
-            let mut byte = [0u8; 1];
-            if child_out.read(&mut byte).await.unwrap() == 0 {
-                panic!("server exited before announcing");
-            }
-            announced.push(byte[0]);
-        }
-    })
+    let (mut child, _out, addr, line) = spawn_announcing(
+        &[
+            "server",
+            "--bind",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "confab server listening on ",
+    )
     .await;
-    let line = String::from_utf8(announced).unwrap();
-    let addr = line
-        .strip_prefix("confab server listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
     assert!(
         line.contains(&format!("(data: {})", data.display())),
         "{line}"
@@ -321,19 +306,33 @@ async fn server_command_announces_its_port_and_stops_on_sigterm() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(data.join(server::DB_FILE).exists());
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child);
     let status = within("server exit", child.wait()).await.unwrap();
     assert!(status.success(), "server exited with {status:?}");
     tokio::time::sleep(Duration::ZERO).await;
 }
 
-/// Reads a child's stdout up to the first newline.
-async fn first_line(out: &mut tokio::process::ChildStdout) -> String {
+/// Starts `confab ARGS` (logs quiet, stderr dropped), reads its first stdout line — `prefix`
+/// then the address it listens on — and returns the child, the rest of its stdout, that address
+/// and the whole line.
+async fn spawn_announcing(
+    args: &[&str],
+    prefix: &str,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdout,
+    String,
+    String,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
     let mut line = Vec::new();
     within("the first line", async {
         while !line.ends_with(b"\n") {
@@ -345,29 +344,46 @@ async fn first_line(out: &mut tokio::process::ChildStdout) -> String {
         }
     })
     .await;
-    String::from_utf8(line).unwrap()
+    let line = String::from_utf8(line).unwrap();
+    let addr = line
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, out, addr, line)
+}
+
+fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_command_forwards_chat_and_reports_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(test_config(dir.path())).await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    cmd.args(["relay", "--listen", "127.0.0.1:0", "--to"])
-        .arg(server.addr_string())
-        .args(["--loss", "5", "--delay", "10ms", "--seed", "7"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut child_out = child.stdout.take().unwrap();
-    let line = first_line(&mut child_out).await;
-    let addr = line
-        .strip_prefix("confab relay listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let target = server.addr_string();
+    let (mut child, mut child_out, addr, line) = spawn_announcing(
+        &[
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--to",
+            &target,
+            "--loss",
+            "5",
+            "--delay",
+            "10ms",
+            "--seed",
+            "7",
+        ],
+        "confab relay listening on ",
+    )
+    .await;
     assert!(line.contains("loss=5%"), "{line}");
 
     // Chat is TCP: it passes the relay untouched, loss or not.
@@ -376,12 +392,7 @@ async fn relay_command_forwards_chat_and_reports_on_sigterm() {
     let out = run(confab(&addr, &["--nick", "amy", "history", "--json"])).await;
     assert!(stdout(&out).contains("via the relay"), "{}", stdout(&out));
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child);
     let mut report = String::new();
     within("the report", child_out.read_to_string(&mut report))
         .await
@@ -395,28 +406,20 @@ async fn relay_command_forwards_chat_and_reports_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_max_file_size_flag_refuses_a_larger_upload_before_it_moves() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    cmd.args([
-        "server",
-        "--bind",
-        "127.0.0.1:0",
-        "--max-file-size",
-        "1k",
-        "--data",
-    ])
-    .arg(dir.path().join("data"))
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut child_out = child.stdout.take().unwrap();
-    let line = first_line(&mut child_out).await;
-    let addr = line
-        .strip_prefix("confab server listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let data = dir.path().join("data");
+    let (mut child, _out, addr, _) = spawn_announcing(
+        &[
+            "server",
+            "--bind",
+            "127.0.0.1:0",
+            "--max-file-size",
+            "1k",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "confab server listening on ",
+    )
+    .await;
     let small = dir.path().join("small.txt");
     let big = dir.path().join("big.txt");
     std::fs::write(&small, vec![b's'; 1024]).unwrap();
