@@ -1,0 +1,75 @@
+//! TCP through tokio: one connection, 1 MiB application buffers, and the kernel's own socket
+//! buffer autotuning and default congestion control (`net.ipv4.tcp_congestion_control`).
+//!
+//! The socket buffers are deliberately not set: `SO_SNDBUF`/`SO_RCVBUF` would switch
+//! autotuning off and be capped at `net.core.[rw]mem_max`, while autotuning grows them up to
+//! `net.ipv4.tcp_[rw]mem`'s maximum, which is what a tuned TCP application gets.
+
+use super::{Peer, ReceiveCtx, Received, SendCtx, Sent};
+use crate::content::{StreamChecker, fill};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Application read and write size, bytes.
+const CHUNK: usize = 1 << 20;
+
+/// The TCP peer.
+pub(crate) struct Tcp;
+
+impl Peer for Tcp {
+    async fn receive(&self, ctx: &mut ReceiveCtx) -> anyhow::Result<Received> {
+        let listener = TcpListener::bind(SocketAddr::new(ctx.bind, 0))
+            .await
+            .context("binding the TCP listener")?;
+        ctx.announce(listener.local_addr()?, None);
+        let (mut stream, _) = listener.accept().await.context("accepting the sender")?;
+        let mut checker = StreamChecker::new(ctx.size, ctx.verified.clone());
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = stream
+                .read(&mut buf)
+                .await
+                .context("reading from the sender")?;
+            if n == 0 {
+                break;
+            }
+            checker.check(&buf[..n])?;
+        }
+        if !checker.is_complete() {
+            bail!(
+                "the sender closed after {} of {} bytes",
+                checker.offset(),
+                ctx.size
+            );
+        }
+        // One byte back: the sender's clock (and CPU) stop only once everything was checked.
+        stream.write_all(&[1]).await.context("acknowledging")?;
+        Ok(Received {
+            wire_bytes_sent: None,
+            keep_alive: Box::new(stream),
+        })
+    }
+
+    async fn send(&self, ctx: &SendCtx) -> anyhow::Result<Sent> {
+        let mut stream = TcpStream::connect(ctx.target.addr)
+            .await
+            .with_context(|| format!("connecting to {}", ctx.target.addr))?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut offset = 0u64;
+        while offset < ctx.size {
+            let n = (ctx.size - offset).min(CHUNK as u64) as usize;
+            fill(offset, &mut buf[..n]);
+            stream.write_all(&buf[..n]).await.context("sending")?;
+            offset += n as u64;
+        }
+        stream.shutdown().await.context("closing the send side")?;
+        let mut ack = [0u8; 1];
+        stream
+            .read_exact(&mut ack)
+            .await
+            .context("waiting for the receiver to confirm")?;
+        Ok(Sent::default())
+    }
+}
