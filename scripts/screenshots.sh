@@ -3,6 +3,7 @@
 #   docs/screenshots/login.png    the login screen
 #   docs/screenshots/room.png     a busy lobby (history, live messages, the online list)
 #   docs/screenshots/private.png  a private conversation tab
+#   docs/screenshots/transfer.png a download in progress, with the transfer inspector open
 #
 # Run by hand from anywhere in the repo (not in CI): `bash scripts/screenshots.sh`.
 # It installs the Debian packages it needs (Xvfb, Mesa's software OpenGL, ImageMagick, xdotool),
@@ -16,6 +17,12 @@ ROOT=$PWD
 OUT=$ROOT/docs/screenshots
 WIDTH=980
 HEIGHT=640
+# Where things are in the window (x y), for the clicks of the transfer screenshot.
+FILES_TAB="880 18"
+SLIDES_DOWNLOAD="934 174"
+UPLOAD_BOX="838 68"
+UPLOAD_BUTTON="942 68"
+DETAILS="723 557"
 
 log() { printf '[screenshots] %s\n' "$*" >&2; }
 
@@ -69,8 +76,10 @@ for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; slee
 
 # Mesa's software renderer: no GPU under Xvfb.
 export LIBGL_ALWAYS_SOFTWARE=1
-# The GUI remembers the last login in the config dir: keep ours out of the user's.
+# The GUI remembers the last login in the config dir, and saves downloads in the Downloads
+# folder: keep both out of the user's.
 export XDG_CONFIG_HOME=$WORK/config
+export XDG_DOWNLOAD_DIR=$WORK/downloads
 unset CONFAB_SERVER CONFAB_NICK
 
 "$BIN" server --bind 127.0.0.1:0 --data "$WORK/data" >"$WORK/server.out" 2>"$WORK/server.log" &
@@ -134,6 +143,13 @@ shot login
 stop_gui
 
 # --- 2. a busy room -------------------------------------------------------------------------
+# A few shared files first (`confab put` logs in briefly as the uploader).
+head -c $((48 << 20)) /dev/urandom >"$WORK/lecture-slides.pdf"
+head -c $((3 << 20)) /dev/urandom >"$WORK/relay-capture.pcap"
+printf '# Week 3 lab\n\n1. Measure the RTT.\n2. Raise the loss.\n' >"$WORK/lab-notes-week3.md"
+"$BIN" --nick dave put "$WORK/lecture-slides.pdf" >/dev/null
+"$BIN" --nick bob put "$WORK/relay-capture.pcap" >/dev/null
+"$BIN" --nick carol put "$WORK/lab-notes-week3.md" >/dev/null
 person bob 3
 person carol 4
 person dave 5
@@ -176,6 +192,34 @@ sleep 0.5
 say 3 "/msg alice on its way"
 say 4 "lunch at 12:30, anyone?"    # a public message: the lobby tab gets a badge
 shot private
+
+stop_gui
+
+# --- 4. a transfer in progress --------------------------------------------------------------
+# Through a relay with a 16 Mbit/s bottleneck, 40 ms RTT and a little loss, so the 48 MiB
+# download takes long enough to watch (and the inspector has something to explain).
+"$BIN" relay --listen 127.0.0.1:0 --to "$ADDR" --link rate=16mbit,rtt=40ms,loss=0.3%,queue=1bdp \
+    >"$WORK/relay.out" 2>"$WORK/relay.log" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q listening "$WORK/relay.out" 2>/dev/null && break; sleep 0.1; done
+RELAY=$(sed -n 's/^confab relay listening on \([^ ]*\).*/\1/p' "$WORK/relay.out")
+[[ -n $RELAY ]] || { log "the relay did not start"; cat "$WORK/relay.log" >&2; exit 1; }
+start_gui --server "$RELAY" --nick alice --connect
+sleep 1
+xdotool mousemove $FILES_TAB click 1          # the Files switch at the top of the right panel
+sleep 0.5
+xdotool mousemove $SLIDES_DOWNLOAD click 1    # Download lecture-slides.pdf (second in the list)
+sleep 1
+# And an upload, typed into the upload box: its inspector shows the congestion window.
+head -c $((40 << 20)) /dev/urandom >"$WORK/field-recording.wav"
+xdotool mousemove $UPLOAD_BOX click 1
+xdotool type --delay 20 "$WORK/field-recording.wav"
+xdotool mousemove $UPLOAD_BUTTON click 1
+sleep 1.5
+xdotool mousemove $DETAILS click 1            # open the inspector of the second row (the upload)
+sleep 6
+xdotool mousemove 400 300                     # no tooltip in the picture
+shot transfer
 
 stop_gui
 log "done"

@@ -115,7 +115,7 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Open the desktop client: log in, chat in the lobby and in private tabs.
+    /// Open the desktop client: log in, chat in the lobby and in private tabs, share files.
     ///
     /// The login screen is prefilled from --server and --nick, else from the last session
     /// (remembered in ~/.config/confab/gui.json). Message times are local time.

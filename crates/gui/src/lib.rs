@@ -24,13 +24,16 @@
 //!
 //! # Where to start
 //! [`GuiApp::show`], then `App::apply_event` in `app/mod.rs` and `Session::apply_event` in
-//! `app/session.rs`, then `ui/chat.rs`.
+//! `app/session.rs`, then `ui/chat.rs`; for file sharing `app/files.rs`, `ui/files.rs` and
+//! `run_transfer` in `net.rs`.
 //!
 //! Times are shown in the computer's local time zone (the tooltip on a message shows the
 //! full date, time and UTC offset).
 //!
-//! The Files panel and the transfer inspector (file sharing) are not built yet; `ui/chat.rs`
-//! says where they will go.
+//! File sharing: the right-hand panel switches between People and Files (the server's files,
+//! a Download button each, an upload box; files dropped on the window are uploaded). Each
+//! transfer gets a row above the input line (`ui/files.rs`); the transfers themselves run on
+//! the network thread, which reports their progress as updates like any other.
 
 pub mod app;
 pub mod net;
@@ -116,6 +119,13 @@ impl GuiApp {
     /// Uses `options` to build the client's connect options (tests shorten timeouts).
     pub fn with_connect_options(mut self, options: fn(&str, &str) -> ConnectOptions) -> Self {
         self.connect_options = options;
+        self
+    }
+
+    /// Saves downloads in `dir` instead of the user's Downloads folder (tests use a temporary
+    /// directory).
+    pub fn with_download_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.app.download_dir = dir.into();
         self
     }
 

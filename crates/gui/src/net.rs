@@ -9,14 +9,26 @@
 //! connect → log in (retrying another nick on the same connection after a refusal), forward the
 //! session's events, send the user's messages one at a time (so they are stored in the order
 //! typed), and quit cleanly on Disconnect or when the window closes.
+//!
+//! File sharing runs here too: the file list is fetched after login and after each reconnect
+//! ([`Update::Files`]), and every download or upload is a task of its own that relays the
+//! library's progress snapshots and its outcome as [`Update::Transfer`] under the number the UI
+//! gave it. A transfer is cancelled by [`Command::Cancel`], and also when its session ends
+//! (Disconnect, or the window closing); a cancelled download keeps its `.part` file, so starting
+//! it again resumes.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use client::{Client, ClientError, ConnectOptions, Connector, Event, EventStream};
+use client::{
+    Client, ClientError, ConnectOptions, Connector, Event, EventStream, FileInfo, TransferHandle,
+    TransferProgress,
+};
 use eframe::egui;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a clean `quit` may take before the session is simply dropped (which closes the
 /// socket; the server then reports us as gone).
@@ -41,10 +53,60 @@ pub enum Command {
     },
     /// Quit the current session cleanly (the UI has already gone back to the login screen).
     Disconnect,
+    /// Download the shared file `name` to `dest` (its folder is created if missing); progress
+    /// and the end are reported as [`Update::Transfer`] with `id`. Resumes from `dest.part`.
+    Download {
+        /// The UI's number for this transfer.
+        id: u64,
+        /// The file as listed.
+        name: String,
+        /// Where to save it.
+        dest: PathBuf,
+    },
+    /// Upload the file at `path` under its own file name; reported as [`Update::Transfer`].
+    Upload {
+        /// The UI's number for this transfer.
+        id: u64,
+        /// The local file.
+        path: PathBuf,
+    },
+    /// Cancel transfer `id` (a no-op if it already ended).
+    Cancel {
+        /// The UI's number for the transfer.
+        id: u64,
+    },
+}
+
+/// What happened to a transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferEvent {
+    /// A progress snapshot (the library's, about every 50 ms; boxed, it is big).
+    Progress(Box<TransferProgress>),
+    /// The transfer is over.
+    Ended(TransferEnd),
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferEnd {
+    /// Done: a download complete, its BLAKE3 checked against the listing and renamed into
+    /// place; an upload verified and listed by the server.
+    Completed {
+        /// The downloaded file, or the uploaded one.
+        path: PathBuf,
+        /// The file as the server lists it.
+        file: FileInfo,
+        /// Bytes that an earlier attempt had already moved.
+        bytes_resumed: u64,
+    },
+    /// Stopped by the user. A download keeps its `.part` file for a resume.
+    Cancelled,
+    /// Failed, with the library's explanation.
+    Failed(String),
 }
 
 /// What the network side reports to the UI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     /// A [`Command::Connect`] did not produce a session.
     LoginFailed(LoginError),
@@ -58,6 +120,15 @@ pub enum Update {
         text: String,
         /// Why, for people (e.g. "message is 5000 bytes long; …").
         error: String,
+    },
+    /// The server's list of shared files (after login and after each reconnect).
+    Files(Vec<FileInfo>),
+    /// News of transfer `id` (the number the UI gave it).
+    Transfer {
+        /// The UI's number for the transfer.
+        id: u64,
+        /// What happened.
+        event: TransferEvent,
     },
 }
 
@@ -215,6 +286,10 @@ struct Live {
     client: Client,
     events: EventStream,
     outbox: mpsc::UnboundedSender<Outgoing>,
+    /// One cancel trigger per transfer started in this session. Dropping the session drops
+    /// them, which cancels whatever is still running.
+    cancels: HashMap<u64, oneshot::Sender<()>>,
+    post: Post,
 }
 
 impl Live {
@@ -223,6 +298,7 @@ impl Live {
     fn start(client: Client, events: EventStream, post: Post) -> Self {
         let (outbox, mut queue) = mpsc::unbounded_channel::<Outgoing>();
         let sender = client.clone();
+        let live_post = post.clone();
         tokio::spawn(async move {
             while let Some(Outgoing { to, text }) = queue.recv().await {
                 let result = match &to {
@@ -238,11 +314,40 @@ impl Live {
                 }
             }
         });
-        Live {
+        let live = Live {
             client,
             events,
             outbox,
-        }
+            cancels: HashMap::new(),
+            post: live_post,
+        };
+        live.load_files();
+        live
+    }
+
+    /// Fetches the file list in the background and posts it.
+    fn load_files(&self) {
+        let client = self.client.clone();
+        let post = self.post.clone();
+        tokio::spawn(async move {
+            match client.files().await {
+                Ok(files) => post.update(Update::Files(files)),
+                Err(err) => tracing::info!(%err, "cannot list the server's files"),
+            }
+        });
+    }
+
+    /// Starts a download or upload in the background; it reports through `post`.
+    fn transfer(&mut self, id: u64, job: Job) {
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        self.cancels.insert(id, cancel_tx);
+        tokio::spawn(run_transfer(
+            self.client.clone(),
+            id,
+            job,
+            cancel_rx,
+            self.post.clone(),
+        ));
     }
 
     async fn quit(self) {
@@ -270,7 +375,13 @@ async fn serve(
             command = commands.recv() => command,
             event = next_event(&mut live) => {
                 match event {
-                    Some(event) => post.update(Update::Session(event)),
+                    Some(event) => {
+                        if let (Event::Reconnected { .. }, Some(session)) = (&event, &live) {
+                            // Files may have been added while we were away.
+                            session.load_files();
+                        }
+                        post.update(Update::Session(event));
+                    }
                     // The stream ended after `Closed`, which was forwarded.
                     None => live = None,
                 }
@@ -312,8 +423,115 @@ async fn serve(
                     session.quit().await;
                 }
             }
+            Some(Command::Download { id, name, dest }) => {
+                start_transfer(&mut live, &post, id, Job::Download { name, dest });
+            }
+            Some(Command::Upload { id, path }) => {
+                start_transfer(&mut live, &post, id, Job::Upload { path });
+            }
+            Some(Command::Cancel { id }) => {
+                if let Some(cancel) = live.as_mut().and_then(|s| s.cancels.remove(&id)) {
+                    let _ = cancel.send(());
+                }
+            }
         }
     }
+}
+
+/// A transfer to start.
+#[derive(Debug)]
+enum Job {
+    Download { name: String, dest: PathBuf },
+    Upload { path: PathBuf },
+}
+
+fn start_transfer(live: &mut Option<Live>, post: &Post, id: u64, job: Job) {
+    match live {
+        Some(session) => session.transfer(id, job),
+        None => post.update(Update::Transfer {
+            id,
+            event: TransferEvent::Ended(TransferEnd::Failed(
+                "not connected — connect again first".into(),
+            )),
+        }),
+    }
+}
+
+/// Sets a transfer up, relays its progress, honours a cancel, and reports how it ended.
+async fn run_transfer(
+    client: Client,
+    id: u64,
+    job: Job,
+    mut cancel: oneshot::Receiver<()>,
+    post: Post,
+) {
+    let report = |event| post.update(Update::Transfer { id, event });
+    let setup = async {
+        match job {
+            Job::Download { name, dest } => {
+                if let Some(dir) = dest.parent().map(Path::to_owned) {
+                    tokio::task::spawn_blocking(move || {
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|err| format!("cannot create {}: {err}", dir.display()))
+                    })
+                    .await
+                    .map_err(|err| format!("the disk task failed: {err}"))??;
+                }
+                client
+                    .download(&name, dest)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+            Job::Upload { path } => client
+                .upload(path, None, false)
+                .await
+                .map_err(|err| err.to_string()),
+        }
+    };
+    let handle: TransferHandle = tokio::select! {
+        handle = setup => match handle {
+            Ok(handle) => handle,
+            Err(err) => return report(TransferEvent::Ended(TransferEnd::Failed(err))),
+        },
+        _ = &mut cancel => return report(TransferEvent::Ended(TransferEnd::Cancelled)),
+    };
+    let direction = handle.direction();
+    let canceller = handle.canceller();
+    let mut progress = handle.progress();
+    report(TransferEvent::Progress(Box::new(
+        progress.borrow_and_update().clone(),
+    )));
+    let finished = handle.finished();
+    tokio::pin!(finished);
+    let mut cancelled = false;
+    let mut watching = true;
+    let result = loop {
+        tokio::select! {
+            result = &mut finished => break result,
+            changed = progress.changed(), if watching => match changed {
+                Ok(()) => report(TransferEvent::Progress(Box::new(progress.borrow_and_update().clone()))),
+                Err(_) => watching = false,
+            },
+            // A send or a dropped sender (the session ended): either way, stop.
+            _ = &mut cancel, if !cancelled => {
+                cancelled = true;
+                canceller.cancel();
+            }
+        }
+    };
+    let last = progress.borrow().clone();
+    report(TransferEvent::Progress(Box::new(last)));
+    let end = match result {
+        Ok(outcome) => TransferEnd::Completed {
+            path: outcome.path,
+            file: outcome.file,
+            bytes_resumed: outcome.bytes_resumed,
+        },
+        Err(ClientError::Cancelled { .. }) => TransferEnd::Cancelled,
+        Err(err) => TransferEnd::Failed(err.to_string()),
+    };
+    tracing::debug!(id, ?direction, ?end, "transfer ended");
+    report(TransferEvent::Ended(end));
 }
 
 /// The next event of the live session; never resolves while there is none.

@@ -159,6 +159,35 @@ fn gui(server: &str) -> Harness<'static, GuiApp> {
         .build_ui_state(|ui, app: &mut GuiApp| app.show(ui), app)
 }
 
+/// The real GUI as [`gui`] makes it, saving downloads in `dir`.
+fn gui_saving_to(server: &str, dir: &std::path::Path) -> Harness<'static, GuiApp> {
+    let app = GuiApp::new(Launch {
+        server: Some(server.to_owned()),
+        nick: Some(String::new()),
+        connect: false,
+        saved_login: None,
+    })
+    .with_connect_options(options)
+    .with_download_dir(dir);
+    Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(|ui, app: &mut GuiApp| app.show(ui), app)
+}
+
+/// Some bytes that are not all alike, `len` long.
+fn content(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Whether the GUI's Files panel state lists `name`.
+fn listed(harness: &Harness<'_, GuiApp>, name: &str) -> bool {
+    harness
+        .state()
+        .app()
+        .session()
+        .is_some_and(|s| s.files.list.iter().any(|f| f.name == name))
+}
+
 /// Steps the GUI until `done` holds, failing after [`WAIT`].
 fn wait_until(
     harness: &mut Harness<'_, GuiApp>,
@@ -382,4 +411,175 @@ fn a_server_restart_shows_reconnecting_then_catches_up() {
     wait_until(&mut harness, "our own message after the restart", |h| {
         shows(h, "still here")
     });
+}
+
+#[test]
+fn upload_by_path_then_download_it_verified_into_the_download_folder() {
+    let world = World::start();
+    let local = tempfile::tempdir().unwrap();
+    let source = local.path().join("notes.txt");
+    let bytes = content(300_000);
+    std::fs::write(&source, &bytes).unwrap();
+    // Not created yet: the first download creates it.
+    let downloads = local.path().join("Downloads");
+    let mut harness = gui_saving_to(&world.addr.to_string(), &downloads);
+    log_in(&mut harness, "alice");
+
+    harness.get_by_label_contains("Files (").click();
+    harness.step();
+    assert!(shows(&harness, "No files shared yet"));
+    type_into(&mut harness, "File to upload", source.to_str().unwrap());
+    harness.get_by_label("Upload").click();
+    wait_until(&mut harness, "the upload to complete", |h| {
+        shows(h, "uploaded, verified and listed by the server")
+    });
+    wait_until(&mut harness, "notes.txt in the Files panel", |h| {
+        listed(h, "notes.txt") && shows(h, "Download notes.txt")
+    });
+    assert!(
+        shows(&harness, "293.0 KiB · alice"),
+        "size and uploader shown"
+    );
+
+    harness.get_by_label("Download notes.txt").click();
+    let saved = downloads.join("notes.txt");
+    let done = format!("saved to {}, verified", saved.display());
+    wait_until(&mut harness, "the download to complete", |h| {
+        shows(h, &done)
+    });
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        bytes,
+        "the same bytes on disk"
+    );
+    assert!(
+        !downloads.join("notes.txt.part").exists(),
+        "no partial file left behind"
+    );
+
+    // The inspector of the download: its figures as text, its history as plots.
+    // The transfer list scrolls to its newest row over a frame or two: let it settle first.
+    for _ in 0..4 {
+        harness.step();
+    }
+    harness.get_all_by_label("Details").last().unwrap().click();
+    wait_until(&mut harness, "the inspector", |h| {
+        shows(h, "notes.txt — network figures")
+    });
+    assert!(shows(&harness, "RTT (smoothed / min / latest)"));
+}
+
+/// A file dropped on the window, as the windowing backend would hand it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|err| err.to_string())
+    }
+}
+
+#[test]
+fn files_shared_by_others_appear_live_and_a_dropped_file_is_uploaded() {
+    let world = World::start();
+    let local = tempfile::tempdir().unwrap();
+    let mut harness = gui_saving_to(&world.addr.to_string(), &local.path().join("dl"));
+    log_in(&mut harness, "alice");
+    harness.get_by_label_contains("Files (").click();
+    harness.step();
+
+    let (bob, _bob_events) = world.person("bob");
+    let shared = local.path().join("from-bob.bin");
+    std::fs::write(&shared, content(5_000)).unwrap();
+    world.runtime.block_on(async {
+        let handle = bob.upload(&shared, None, false).await.unwrap();
+        tokio::time::timeout(WAIT, handle.finished())
+            .await
+            .expect("bob's upload timed out")
+            .unwrap();
+    });
+    wait_until(&mut harness, "bob's file in the Files panel", |h| {
+        listed(h, "from-bob.bin") && shows(h, "4.9 KiB · bob")
+    });
+
+    let dropped = local.path().join("dropped.txt");
+    std::fs::write(&dropped, b"dropped onto the window").unwrap();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(dropped)));
+    wait_until(
+        &mut harness,
+        "the dropped file to be uploaded and listed",
+        |h| listed(h, "dropped.txt") && shows(h, "uploaded, verified and listed"),
+    );
+    world.runtime.block_on(bob.quit()).unwrap();
+}
+
+#[test]
+fn a_cancelled_download_says_so_and_resume_finishes_it_verified() {
+    let world = World::start();
+    // A 16 Mbit/s link between the GUI and the server: the 4 MiB download takes about 2 s,
+    // long enough to cancel half-way.
+    let link: netsim::LinkConfig = "rate=16mbit,delay=5ms".parse().unwrap();
+    let relay_addr = world.runtime.block_on(async {
+        let config =
+            relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), world.addr).with_link(link);
+        let relay = relay::Relay::bind(config).await.unwrap();
+        let addr = relay.local_addr();
+        tokio::spawn(relay.run(std::future::pending()));
+        addr
+    });
+    let local = tempfile::tempdir().unwrap();
+    let bytes = content(4 << 20);
+    let shared = local.path().join("big.bin");
+    std::fs::write(&shared, &bytes).unwrap();
+    let (bob, _bob_events) = world.person("bob");
+    world.runtime.block_on(async {
+        let handle = bob.upload(&shared, None, false).await.unwrap();
+        tokio::time::timeout(WAIT, handle.finished())
+            .await
+            .expect("bob's upload timed out")
+            .unwrap();
+    });
+
+    let downloads = local.path().join("dl");
+    let mut harness = gui_saving_to(&relay_addr.to_string(), &downloads);
+    log_in(&mut harness, "alice");
+    harness.get_by_label_contains("Files (").click();
+    wait_until(&mut harness, "big.bin in the Files panel", |h| {
+        shows(h, "Download big.bin")
+    });
+    harness.get_by_label("Download big.bin").click();
+    wait_until(&mut harness, "the download under way", |h| {
+        let files = &h.state().app().session().unwrap().files;
+        files.transfers[0].progress.bytes_done > 256 << 10
+    });
+    harness.get_by_label("Cancel big.bin").click();
+    wait_until(&mut harness, "the cancel to show", |h| {
+        shows(h, "cancelled — Resume picks up where it stopped")
+    });
+    assert!(
+        downloads.join("big.bin.part").exists(),
+        "the partial file is kept for the resume"
+    );
+    assert!(!downloads.join("big.bin").exists());
+
+    harness.get_by_label("Resume big.bin").click();
+    let saved = downloads.join("big.bin");
+    let done = format!("saved to {}, verified (", saved.display());
+    wait_until(&mut harness, "the resumed download to complete", |h| {
+        shows(h, &done)
+    });
+    assert!(shows(&harness, "resumed)"), "it says how much was resumed");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        bytes,
+        "the same bytes on disk"
+    );
+    world.runtime.block_on(bob.quit()).unwrap();
 }

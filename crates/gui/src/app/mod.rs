@@ -5,10 +5,16 @@
 //! server. Actions that need the network (connect, send, disconnect) queue a [`Command`]
 //! that the caller drains with [`App::take_commands`] and hands to the network thread.
 
+mod files;
 mod session;
+
+use std::path::{Path, PathBuf};
 
 use proto::nick::{MAX_NICK_LEN, validate_nick};
 
+pub use files::{
+    Files, MAX_SAMPLES, Sample, SideView, Transfer, TransferState, human_bytes, human_duration,
+};
 pub use session::{ConnState, ConvKey, Conversation, Line, Session, TabView};
 
 use crate::net::{Command, LoginError, Update};
@@ -29,6 +35,8 @@ pub struct App {
     pub notices: Vec<Notice>,
     /// Set when a login succeeded: the server and nick worth remembering for next time.
     pub remember: Option<(String, String)>,
+    /// Where downloads are saved (see [`default_download_dir`]).
+    pub download_dir: PathBuf,
     commands: Vec<Command>,
     next_notice: u64,
 }
@@ -109,6 +117,7 @@ impl App {
             }),
             notices: Vec::new(),
             remember: None,
+            download_dir: default_download_dir(),
             commands: Vec::new(),
             next_notice: 0,
         }
@@ -200,6 +209,62 @@ impl App {
                 Screen::Chat(session) => session.send_failed(to.as_deref(), text, error),
                 Screen::Login(_) => {}
             },
+            Update::Files(list) => {
+                if let Some(session) = self.session_mut() {
+                    session.files.set_list(list);
+                }
+            }
+            Update::Transfer { id, event } => {
+                if let Some(session) = self.session_mut() {
+                    session.files.apply(id, event);
+                }
+            }
+        }
+    }
+
+    /// Downloads the shared file `name` into the download folder (a new transfer row).
+    pub fn download(&mut self, name: &str) {
+        let Some(session) = self.session_mut() else {
+            return;
+        };
+        match session.files.download(name) {
+            Ok(command) => self.commands.push(command),
+            Err(error) => self.notify(format!("Cannot download {name}: {error}")),
+        }
+    }
+
+    /// Uploads the file at `path` under its file name (a new transfer row).
+    pub fn upload(&mut self, path: &Path) {
+        let Some(session) = self.session_mut() else {
+            return;
+        };
+        match session.files.upload(path) {
+            Ok(command) => self.commands.push(command),
+            Err(error) => self.notify(format!("Cannot upload: {error}")),
+        }
+    }
+
+    /// Uploads the path typed into the upload box, if any.
+    pub fn upload_typed(&mut self) {
+        if let Some(path) = self
+            .session_mut()
+            .and_then(|session| session.files.take_upload_path())
+        {
+            self.upload(&path);
+        }
+    }
+
+    /// Cancels transfer `id` if it is still under way.
+    pub fn cancel_transfer(&mut self, id: u64) {
+        if let Some(command) = self.session().and_then(|s| s.files.cancel(id)) {
+            self.commands.push(command);
+        }
+    }
+
+    /// Starts a cancelled or failed download again, resuming from its `.part` file.
+    pub fn resume_transfer(&mut self, id: u64) {
+        if let Some(command) = self.session_mut().and_then(|s| s.files.resume(id)) {
+            self.commands.push(command);
         }
     }
 
@@ -217,7 +282,9 @@ impl App {
             ) if form.connecting => {
                 let server = form.server.trim().to_owned();
                 self.remember = Some((server.clone(), nick.clone()));
-                self.screen = Screen::Chat(Box::new(Session::new(server, nick, members, history)));
+                let mut session = Session::new(server, nick, members, history);
+                session.files.download_dir = self.download_dir.clone();
+                self.screen = Screen::Chat(Box::new(session));
             }
             (Screen::Login(_), _) => {}
             (Screen::Chat(session), event) => {
@@ -243,6 +310,19 @@ impl App {
             Screen::Login(_) => None,
         }
     }
+}
+
+/// The user's Downloads folder: `$XDG_DOWNLOAD_DIR`, else `~/Downloads`, else the current
+/// directory. (Created when the first download starts.)
+pub fn default_download_dir() -> PathBuf {
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = env("XDG_DOWNLOAD_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(home) = env("HOME") {
+        return PathBuf::from(home).join("Downloads");
+    }
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 #[cfg(test)]

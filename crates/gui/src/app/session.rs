@@ -4,6 +4,7 @@
 use client::{ChatMessage, Event};
 use proto::nick::nick_key;
 
+use super::files::{Files, SideView, human_bytes};
 use crate::net::Command;
 
 /// Most lines a conversation keeps; older ones are dropped (the server keeps the history).
@@ -119,7 +120,7 @@ pub struct TabView {
 }
 
 /// A logged-in session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// The server address we logged in to.
     pub server: String,
@@ -135,6 +136,10 @@ pub struct Session {
     pub active: ConvKey,
     /// How many messages the last reconnect caught up on, if there was one.
     pub caught_up: Option<usize>,
+    /// The server's files and this session's transfers.
+    pub files: Files,
+    /// What the right-hand panel shows.
+    pub side: SideView,
     /// The highest message id seen: anything at or below it is a duplicate.
     last_id: u64,
 }
@@ -155,6 +160,8 @@ impl Session {
             conversations: vec![Conversation::new(ConvKey::Lobby, "# lobby".into())],
             active: ConvKey::Lobby,
             caught_up: None,
+            files: Files::default(),
+            side: SideView::default(),
             last_id: 0,
         };
         session.set_members(members);
@@ -188,7 +195,7 @@ impl Session {
                 self.note_presence(&nick, format!("{nick} left{how}"));
             }
             Event::FileAdded(file) => {
-                // The Files panel is still to come; until then the room says what was shared.
+                // Listed in the Files panel, and the room says what was shared.
                 let note = format!(
                     "{} shared {} ({})",
                     file.uploader,
@@ -196,6 +203,7 @@ impl Session {
                     human_bytes(file.size)
                 );
                 self.lobby().push(Line::Note(note));
+                self.files.added(file);
             }
             Event::Error { message, .. } => return Some(message),
             Event::Disconnected { reason, .. } => {
@@ -409,19 +417,4 @@ impl Session {
             conv.send_error = Some(error);
         }
     }
-}
-
-/// A size for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }

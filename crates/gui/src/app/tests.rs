@@ -354,3 +354,181 @@ fn disconnect_returns_to_a_prefilled_login_and_ignores_the_old_session() {
     });
     assert!(app.session().is_none());
 }
+
+fn file(name: &str, size: u64, uploader: &str) -> client::FileInfo {
+    client::FileInfo {
+        name: name.into(),
+        size,
+        hash: "ab".repeat(32),
+        uploader: uploader.into(),
+        ts: 1_795_000_000_000,
+    }
+}
+
+fn progress(done: u64, size: u64, rate: f64) -> client::TransferProgress {
+    client::TransferProgress {
+        bytes_done: done,
+        size,
+        rate,
+        elapsed: Duration::from_millis(done),
+        ..client::TransferProgress::default()
+    }
+}
+
+fn transfer_update(id: u64, event: crate::net::TransferEvent) -> Update {
+    Update::Transfer { id, event }
+}
+
+#[test]
+fn the_file_list_loads_then_grows_and_replaces_live() {
+    let mut app = logged_in(vec![]);
+    app.apply(Update::Files(vec![
+        file("zeta.bin", 10, "bob"),
+        file("alpha.txt", 3, "carol"),
+    ]));
+    app.apply_event(Event::FileAdded(file("middle.ogg", 2048, "bob")));
+    app.apply_event(Event::FileAdded(file("alpha.txt", 99, "alice")));
+    let files = &session(&app).files;
+    let names: Vec<_> = files.list.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["alpha.txt", "middle.ogg", "zeta.bin"], "sorted");
+    assert_eq!(
+        files.list[0].size, 99,
+        "a re-shared name replaces its entry"
+    );
+    assert_eq!(files.list[0].uploader, "alice");
+}
+
+#[test]
+fn a_download_row_follows_progress_to_a_verified_file() {
+    use crate::net::{TransferEnd, TransferEvent};
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().files.download_dir = "/tmp/dl".into();
+    app.apply(Update::Files(vec![file("notes.txt", 1000, "bob")]));
+    app.download("notes.txt");
+    let commands = app.take_commands();
+    let [Command::Download { id, name, dest }] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(name, "notes.txt");
+    assert_eq!(dest, std::path::Path::new("/tmp/dl/notes.txt"));
+    let id = *id;
+    let row = session(&app).files.transfer(id).unwrap();
+    assert_eq!(row.state, TransferState::Starting);
+    assert_eq!(
+        row.progress.size, 1000,
+        "the size is known from the listing"
+    );
+
+    app.apply(transfer_update(
+        id,
+        TransferEvent::Progress(Box::new(progress(250, 1000, 500.0))),
+    ));
+    app.apply(transfer_update(
+        id,
+        TransferEvent::Progress(Box::new(progress(500, 1000, 500.0))),
+    ));
+    let row = session(&app).files.transfer(id).unwrap();
+    assert_eq!(row.state, TransferState::Running);
+    assert_eq!(row.progress.bytes_done, 500);
+    assert_eq!(row.samples.len(), 2, "the inspector's history");
+    let status = row.status();
+    assert!(status.starts_with("50%"), "{status}");
+    assert!(
+        status.contains("500 B/s") && status.contains("1 s left"),
+        "{status}"
+    );
+    assert!(!row.can_resume(), "a running download cannot be resumed");
+
+    app.cancel_transfer(id);
+    assert_eq!(app.take_commands(), [Command::Cancel { id }]);
+
+    app.apply(transfer_update(
+        id,
+        TransferEvent::Ended(TransferEnd::Completed {
+            path: "/tmp/dl/notes.txt".into(),
+            file: file("notes.txt", 1000, "bob"),
+            bytes_resumed: 0,
+        }),
+    ));
+    let row = session(&app).files.transfer(id).unwrap();
+    assert!(row.is_over() && !row.can_resume());
+    assert_eq!(row.status(), "saved to /tmp/dl/notes.txt, verified");
+    assert_eq!(row.progress.fraction(), 1.0);
+    app.cancel_transfer(id);
+    assert!(
+        app.take_commands().is_empty(),
+        "nothing to cancel once over"
+    );
+
+    app.session_mut().unwrap().files.clear_finished();
+    assert!(session(&app).files.transfers.is_empty());
+}
+
+#[test]
+fn failed_and_cancelled_downloads_offer_a_resume_uploads_do_not() {
+    use crate::net::{TransferEnd, TransferEvent};
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().files.download_dir = "/tmp/dl".into();
+    app.download("big.iso");
+    app.upload(std::path::Path::new("/home/alice/song.ogg"));
+    let commands = app.take_commands();
+    let [
+        Command::Download { id: down, .. },
+        Command::Upload { id: up, path },
+    ] = commands.as_slice()
+    else {
+        panic!("{commands:?}");
+    };
+    let (down, up) = (*down, *up);
+    assert_ne!(down, up);
+    assert_eq!(path, std::path::Path::new("/home/alice/song.ogg"));
+    assert_eq!(session(&app).files.transfer(up).unwrap().name, "song.ogg");
+
+    app.apply(transfer_update(
+        down,
+        TransferEvent::Ended(TransferEnd::Failed("connection lost".into())),
+    ));
+    app.apply(transfer_update(
+        up,
+        TransferEvent::Ended(TransferEnd::Cancelled),
+    ));
+    let files = &session(&app).files;
+    let failed = files.transfer(down).unwrap();
+    assert_eq!(failed.status(), "failed: connection lost");
+    assert!(failed.can_resume());
+    assert!(!files.transfer(up).unwrap().can_resume());
+
+    app.resume_transfer(down);
+    assert_eq!(
+        app.take_commands(),
+        [Command::Download {
+            id: down,
+            name: "big.iso".into(),
+            dest: "/tmp/dl/big.iso".into()
+        }],
+        "the same destination, so the library resumes from the .part file"
+    );
+    assert_eq!(
+        session(&app).files.transfer(down).unwrap().state,
+        TransferState::Starting
+    );
+    app.resume_transfer(up);
+    assert!(app.take_commands().is_empty());
+}
+
+#[test]
+fn unsafe_names_and_blank_paths_start_nothing() {
+    let mut app = logged_in(vec![]);
+    app.download("../etc/passwd");
+    assert!(app.take_commands().is_empty());
+    assert_eq!(app.notices.len(), 1, "{:?}", app.notices);
+    app.upload_typed();
+    assert!(app.take_commands().is_empty(), "nothing typed");
+    app.session_mut().unwrap().files.upload_path = "  /tmp/x.txt ".into();
+    app.upload_typed();
+    assert!(matches!(
+        app.take_commands().as_slice(),
+        [Command::Upload { path, .. }] if path == std::path::Path::new("/tmp/x.txt")
+    ));
+    assert_eq!(session(&app).files.upload_path, "", "the box is cleared");
+}

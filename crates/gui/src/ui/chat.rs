@@ -13,9 +13,10 @@
 //! └──────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! The right-hand side panel is where the Files panel will sit next to the online list (a
-//! People / Files switch at its top), and the transfer inspector will open as a bottom panel
-//! above the status bar; neither changes the layout of the conversation itself.
+//! The right-hand side panel switches between the online list and the Files panel (a
+//! People / Files switch at its top); transfers get rows in a bottom panel above the input
+//! line, with the inspector of the selected one (`files.rs`). Neither changes the layout of the
+//! conversation itself. Files dropped anywhere on the window are uploaded.
 
 use chrono::Local;
 use eframe::egui::{
@@ -23,13 +24,15 @@ use eframe::egui::{
     TextEdit, TextFormat, text::LayoutJob,
 };
 
+use super::files;
 use super::look::{full_time, nick_color, short_time};
 use super::{UiState, error_color, ok_color, warn_color};
-use crate::app::{App, ConnState, ConvKey, Line, Session};
+use crate::app::{App, ConnState, ConvKey, Line, Session, SideView};
 
 pub(super) fn show(ui: &mut egui::Ui, app: &mut App, state: &mut UiState) {
     let mut disconnect = false;
     let mut send = false;
+    let mut actions = files::dropped(ui);
     {
         let Some(session) = app.session_mut() else {
             return;
@@ -40,21 +43,66 @@ pub(super) fn show(ui: &mut egui::Ui, app: &mut App, state: &mut UiState) {
         });
         egui::Panel::right("side_panel")
             .resizable(true)
-            .default_size(180.0)
-            .size_range(120.0..=320.0)
-            .show(ui, |ui| online_list(ui, session, state));
+            .default_size(220.0)
+            .size_range(140.0..=420.0)
+            .show(ui, |ui| {
+                side_switch(ui, session);
+                match session.side {
+                    SideView::People => online_list(ui, session, state),
+                    SideView::Files => files::panel(ui, session, &mut actions),
+                }
+            });
         egui::Panel::top("tabs").show(ui, |ui| tabs(ui, session, state));
         egui::Panel::bottom("input")
             .show_separator_line(false)
             .show(ui, |ui| send = input_line(ui, session, state));
+        if !session.files.transfers.is_empty() {
+            egui::Panel::bottom("transfers")
+                .resizable(false)
+                .show(ui, |ui| files::transfers(ui, session, &mut actions));
+        }
         egui::CentralPanel::default().show(ui, |ui| room(ui, session, &mut disconnect));
+        files::drop_hint(ui);
     }
     if send {
         app.send_draft();
     }
+    for action in actions {
+        files::apply(app, action);
+    }
     if disconnect {
         app.disconnect();
     }
+}
+
+/// People / Files at the top of the right-hand panel.
+fn side_switch(ui: &mut egui::Ui, session: &mut Session) {
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        let people = format!("People ({})", session.members.len());
+        if ui
+            .add(egui::Button::selectable(
+                session.side == SideView::People,
+                people,
+            ))
+            .on_hover_text("Who is online")
+            .clicked()
+        {
+            session.side = SideView::People;
+        }
+        let files = format!("Files ({})", session.files.list.len());
+        if ui
+            .add(egui::Button::selectable(
+                session.side == SideView::Files,
+                files,
+            ))
+            .on_hover_text("The files shared on this server")
+            .clicked()
+        {
+            session.side = SideView::Files;
+        }
+    });
+    ui.separator();
 }
 
 /// Ctrl+PageDown / Ctrl+PageUp switch tabs, as in a browser.
@@ -133,7 +181,6 @@ fn tabs(ui: &mut egui::Ui, session: &mut Session, state: &mut UiState) {
 }
 
 fn online_list(ui: &mut egui::Ui, session: &mut Session, state: &mut UiState) {
-    ui.add_space(6.0);
     ui.label(RichText::new(format!("Online — {}", session.members.len())).strong());
     ui.label(
         RichText::new("Click someone to talk privately.")

@@ -5,6 +5,7 @@
 //! appeared.
 
 mod chat;
+mod files;
 mod login;
 mod look;
 

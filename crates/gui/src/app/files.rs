@@ -1,0 +1,363 @@
+//! File sharing as the user sees it: the server's files, and one row per transfer started in
+//! this session (progress, then how it ended), plus a short history of each transfer's
+//! figures for the inspector.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use client::{Direction, FileInfo, TransferProgress};
+
+use crate::net::{Command, TransferEnd, TransferEvent};
+
+/// Most samples a transfer's history keeps (about 30 s at the library's 50 ms).
+pub const MAX_SAMPLES: usize = 600;
+
+/// What the right-hand panel shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SideView {
+    /// Who is online.
+    #[default]
+    People,
+    /// The server's files and the upload box.
+    Files,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferState {
+    /// Asked for; the server has not set it up yet.
+    Starting,
+    /// Bytes are moving.
+    Running,
+    /// Done and verified. `path` is the local file.
+    Completed {
+        /// The downloaded (or uploaded) file.
+        path: PathBuf,
+        /// Bytes an earlier attempt had already moved.
+        bytes_resumed: u64,
+    },
+    /// Stopped by the user.
+    Cancelled,
+    /// Failed; the library's explanation.
+    Failed(String),
+}
+
+/// One point of a transfer's history, for the inspector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Since the transfer's bytes started to flow, seconds.
+    pub t: f64,
+    /// Throughput, bytes per second.
+    pub rate: f64,
+    /// Smoothed round-trip time, milliseconds.
+    pub rtt_ms: f64,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Packets declared lost so far (an upload's sender counts them).
+    pub lost: u64,
+}
+
+/// One transfer's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    /// The app's number for it (also the network thread's).
+    pub id: u64,
+    /// Download or upload.
+    pub direction: Direction,
+    /// The file's name on the server.
+    pub name: String,
+    /// The local path: where a download goes, or what an upload reads.
+    pub local: PathBuf,
+    /// The latest progress snapshot.
+    pub progress: TransferProgress,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Recent figures, oldest first (at most [`MAX_SAMPLES`]).
+    pub samples: VecDeque<Sample>,
+}
+
+impl Transfer {
+    /// Whether it is over (completed, cancelled or failed).
+    pub fn is_over(&self) -> bool {
+        matches!(
+            self.state,
+            TransferState::Completed { .. } | TransferState::Cancelled | TransferState::Failed(_)
+        )
+    }
+
+    /// Whether it can be started again: a download that was cancelled or failed (the library
+    /// resumes from the `.part` file).
+    pub fn can_resume(&self) -> bool {
+        self.direction == Direction::Download
+            && matches!(
+                self.state,
+                TransferState::Cancelled | TransferState::Failed(_)
+            )
+    }
+
+    /// The row's status in plain words: `42% · 3.1 MiB/s · 12 s left`, `saved to …, verified`.
+    pub fn status(&self) -> String {
+        match &self.state {
+            TransferState::Starting => "starting…".into(),
+            TransferState::Running => {
+                let p = &self.progress;
+                let mut text = format!(
+                    "{:.0}% · {} of {} · {}/s",
+                    100.0 * p.fraction(),
+                    human_bytes(p.bytes_done),
+                    human_bytes(p.size),
+                    human_bytes(p.rate as u64)
+                );
+                if let Some(eta) = p.eta() {
+                    text.push_str(&format!(" · {} left", human_duration(eta)));
+                }
+                text
+            }
+            TransferState::Completed {
+                path,
+                bytes_resumed,
+            } => {
+                let resumed = if *bytes_resumed > 0 {
+                    format!(" ({} resumed)", human_bytes(*bytes_resumed))
+                } else {
+                    String::new()
+                };
+                match self.direction {
+                    Direction::Download => {
+                        format!("saved to {}, verified{resumed}", path.display())
+                    }
+                    Direction::Upload => {
+                        format!("uploaded, verified and listed by the server{resumed}")
+                    }
+                }
+            }
+            TransferState::Cancelled => match self.direction {
+                Direction::Download => "cancelled — Resume picks up where it stopped".into(),
+                Direction::Upload => "cancelled".into(),
+            },
+            TransferState::Failed(error) => format!("failed: {error}"),
+        }
+    }
+
+    fn record(&mut self, progress: TransferProgress) {
+        if !self.is_over() && !progress.finished {
+            self.state = TransferState::Running;
+        }
+        let stats = &progress.stats;
+        let sample = Sample {
+            t: progress.elapsed.as_secs_f64(),
+            rate: progress.rate,
+            rtt_ms: stats.smoothed_rtt.as_secs_f64() * 1000.0,
+            cwnd: stats.cwnd,
+            lost: stats.packets_lost,
+        };
+        if self.samples.back().is_none_or(|last| last.t < sample.t) {
+            if self.samples.len() >= MAX_SAMPLES {
+                self.samples.pop_front();
+            }
+            self.samples.push_back(sample);
+        }
+        self.progress = progress;
+    }
+}
+
+/// The Files panel's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Files {
+    /// The server's files, sorted by name.
+    pub list: Vec<FileInfo>,
+    /// Transfers of this session, oldest first.
+    pub transfers: Vec<Transfer>,
+    /// The path typed into the upload box.
+    pub upload_path: String,
+    /// The transfer shown in the inspector.
+    pub inspected: Option<u64>,
+    /// Where downloads are saved.
+    pub download_dir: PathBuf,
+    next_id: u64,
+}
+
+impl Files {
+    /// No files yet; downloads go to `download_dir`.
+    pub fn new(download_dir: PathBuf) -> Self {
+        Files {
+            download_dir,
+            ..Files::default()
+        }
+    }
+
+    /// Replaces the list (the server's answer to `files`).
+    pub fn set_list(&mut self, mut list: Vec<FileInfo>) {
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        self.list = list;
+    }
+
+    /// Adds a file, or replaces the entry with its name.
+    pub fn added(&mut self, file: FileInfo) {
+        match self
+            .list
+            .binary_search_by(|f| f.name.as_str().cmp(&file.name))
+        {
+            Ok(at) => self.list[at] = file,
+            Err(at) => self.list.insert(at, file),
+        }
+    }
+
+    /// The transfer `id`.
+    pub fn transfer(&self, id: u64) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.id == id)
+    }
+
+    fn transfer_mut(&mut self, id: u64) -> Option<&mut Transfer> {
+        self.transfers.iter_mut().find(|t| t.id == id)
+    }
+
+    /// Starts downloading `name` into the download folder; returns the command to run it, or
+    /// the reason it cannot (a name that is not a safe file name).
+    pub fn download(&mut self, name: &str) -> Result<Command, String> {
+        let dest = client::save_path(&self.download_dir, name).map_err(|err| err.to_string())?;
+        let size = self
+            .list
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(0, |f| f.size);
+        let id = self.push(Direction::Download, name.to_owned(), dest.clone(), size);
+        Ok(Command::Download {
+            id,
+            name: name.to_owned(),
+            dest,
+        })
+    }
+
+    /// Starts uploading the file at `path` under its file name; returns the command to run it,
+    /// or the reason it cannot.
+    pub fn upload(&mut self, path: &Path) -> Result<Command, String> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{} has no usable file name", path.display()))?
+            .to_owned();
+        let id = self.push(Direction::Upload, name, path.to_owned(), 0);
+        Ok(Command::Upload {
+            id,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Takes the typed upload path (`~/` expanded); `None` if it is blank.
+    pub fn take_upload_path(&mut self) -> Option<PathBuf> {
+        let typed = self.upload_path.trim();
+        if typed.is_empty() {
+            return None;
+        }
+        let path = match (typed.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+            _ => PathBuf::from(typed),
+        };
+        self.upload_path.clear();
+        Some(path)
+    }
+
+    /// Starts a cancelled or failed download again; returns the command, if it can resume.
+    pub fn resume(&mut self, id: u64) -> Option<Command> {
+        let transfer = self.transfer_mut(id).filter(|t| t.can_resume())?;
+        transfer.state = TransferState::Starting;
+        transfer.samples.clear();
+        Some(Command::Download {
+            id,
+            name: transfer.name.clone(),
+            dest: transfer.local.clone(),
+        })
+    }
+
+    /// The command cancelling `id`, if it is still under way.
+    pub fn cancel(&self, id: u64) -> Option<Command> {
+        self.transfer(id)
+            .filter(|t| !t.is_over())
+            .map(|_| Command::Cancel { id })
+    }
+
+    /// Removes finished rows.
+    pub fn clear_finished(&mut self) {
+        self.transfers.retain(|t| !t.is_over());
+        if self.inspected.is_some_and(|id| self.transfer(id).is_none()) {
+            self.inspected = None;
+        }
+    }
+
+    /// Applies news of a transfer.
+    pub fn apply(&mut self, id: u64, event: TransferEvent) {
+        let Some(transfer) = self.transfer_mut(id) else {
+            return;
+        };
+        match event {
+            TransferEvent::Progress(progress) => transfer.record(*progress),
+            TransferEvent::Ended(end) => {
+                transfer.state = match end {
+                    TransferEnd::Completed {
+                        path,
+                        file,
+                        bytes_resumed,
+                    } => {
+                        transfer.progress.bytes_done = file.size;
+                        transfer.progress.size = file.size;
+                        transfer.local = path.clone();
+                        TransferState::Completed {
+                            path,
+                            bytes_resumed,
+                        }
+                    }
+                    TransferEnd::Cancelled => TransferState::Cancelled,
+                    TransferEnd::Failed(error) => TransferState::Failed(error),
+                };
+                transfer.progress.finished = true;
+            }
+        }
+    }
+
+    fn push(&mut self, direction: Direction, name: String, local: PathBuf, size: u64) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.transfers.push(Transfer {
+            id,
+            direction,
+            name,
+            local,
+            progress: TransferProgress {
+                size,
+                ..TransferProgress::default()
+            },
+            state: TransferState::Starting,
+            samples: VecDeque::new(),
+        });
+        id
+    }
+}
+
+/// A size for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A duration for people: `12 s`, `3 min 05 s`, `1 h 02 min`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs} s")
+    } else if secs < 3600 {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
+    }
+}

@@ -1,0 +1,375 @@
+//! File sharing on screen: the Files panel (the server's files, Download buttons, the upload
+//! box), dropping files onto the window, the transfer rows and the inspector.
+//!
+//! ```text
+//! ┌ People (3) │ Files (2) ┐      ⬇ notes.txt  [█████████░░░] 71% · 3.1 MiB/s · 2 s left [Cancel] [Details]
+//! │ [path to upload] [Upload]│    ⬆ song.ogg   [████████████] uploaded, verified and listed
+//! │ notes.txt    [Download] │     ── inspector (Details): RTT, window, rates, losses ──
+//! │ 1.2 MiB · bob · 14:02   │
+//! ```
+//!
+//! Like the rest of `ui`, this only draws the state and turns clicks into [`FileAction`]s that
+//! `chat::show` applies to the [`App`] once the frame's panels are drawn.
+
+use std::path::PathBuf;
+
+use chrono::Local;
+use eframe::egui::{self, Align, Align2, Color32, Key, Layout, RichText, ScrollArea, TextEdit};
+
+use super::look::{full_time, short_time};
+use super::{error_color, ok_color, warn_color};
+use crate::app::{App, Sample, Session, Transfer, TransferState, human_bytes, human_duration};
+use client::Direction;
+use egui_plot::{Line, Plot, PlotPoints};
+
+/// What the user asked for in the Files panel or a transfer row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FileAction {
+    Download(String),
+    Upload(PathBuf),
+    UploadTyped,
+    Cancel(u64),
+    Resume(u64),
+    Inspect(Option<u64>),
+    ClearFinished,
+}
+
+/// Applies an action to the app.
+pub(super) fn apply(app: &mut App, action: FileAction) {
+    match action {
+        FileAction::Download(name) => app.download(&name),
+        FileAction::Upload(path) => app.upload(&path),
+        FileAction::UploadTyped => app.upload_typed(),
+        FileAction::Cancel(id) => app.cancel_transfer(id),
+        FileAction::Resume(id) => app.resume_transfer(id),
+        FileAction::Inspect(id) => {
+            if let Some(session) = app.session_mut() {
+                session.files.inspected = id;
+            }
+        }
+        FileAction::ClearFinished => {
+            if let Some(session) = app.session_mut() {
+                session.files.clear_finished();
+            }
+        }
+    }
+}
+
+/// Files dropped onto the window this frame, as uploads.
+pub(super) fn dropped(ui: &egui::Ui) -> Vec<FileAction> {
+    ui.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|file| FileAction::Upload(file.path().to_owned()))
+            .collect()
+    })
+}
+
+/// While files are dragged over the window: a veil saying what dropping does.
+pub(super) fn drop_hint(ui: &egui::Ui) {
+    let count = ui.input(|i| i.raw.hovered_files.len());
+    if count == 0 {
+        return;
+    }
+    let screen = ui.ctx().content_rect();
+    let painter = ui.ctx().layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop_hint"),
+    ));
+    painter.rect_filled(screen, 0.0, Color32::from_black_alpha(160));
+    let text = if count == 1 {
+        "Drop to upload the file".to_owned()
+    } else {
+        format!("Drop to upload {count} files")
+    };
+    painter.text(
+        screen.center(),
+        Align2::CENTER_CENTER,
+        text,
+        egui::FontId::proportional(24.0),
+        Color32::WHITE,
+    );
+}
+
+/// The Files panel: the upload box, then the server's files with a Download button each.
+pub(super) fn panel(ui: &mut egui::Ui, session: &mut Session, actions: &mut Vec<FileAction>) {
+    let files = &mut session.files;
+    ui.label(RichText::new("Upload a file").strong());
+    ui.horizontal(|ui| {
+        let button = ui
+            .with_layout(Layout::right_to_left(Align::Center), |ui| {
+                let button = ui
+                    .button("Upload")
+                    .on_hover_text("Share this file on the server");
+                let field = ui
+                    .add(
+                        TextEdit::singleline(&mut files.upload_path)
+                            .hint_text("/path/to/file")
+                            .desired_width(f32::INFINITY),
+                    )
+                    .accessible_name("File to upload");
+                button.clicked() || (field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)))
+            })
+            .inner;
+        if button {
+            actions.push(FileAction::UploadTyped);
+        }
+    });
+    ui.label(
+        RichText::new(format!(
+            "…or drop files onto the window. Downloads go to {}.",
+            files.download_dir.display()
+        ))
+        .small()
+        .weak(),
+    );
+    ui.separator();
+    ui.label(RichText::new(format!("Shared files — {}", files.list.len())).strong());
+    if files.list.is_empty() {
+        ui.label(RichText::new("No files shared yet.").weak());
+    }
+    let now = Local::now();
+    ScrollArea::vertical()
+        .id_salt("files")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for file in &files.list {
+                ui.horizontal(|ui| {
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        if ui
+                            .small_button("Download")
+                            .on_hover_text(format!(
+                                "Save to {}",
+                                files.download_dir.join(&file.name).display()
+                            ))
+                            .accessible_name(format!("Download {}", file.name))
+                            .clicked()
+                        {
+                            actions.push(FileAction::Download(file.name.clone()));
+                        }
+                        ui.with_layout(Layout::top_down(Align::Min), |ui| {
+                            ui.add(egui::Label::new(RichText::new(&file.name).strong()).truncate())
+                                .on_hover_text(format!("{}\nBLAKE3 {}", file.name, file.hash));
+                            ui.label(
+                                RichText::new(format!(
+                                    "{} · {} · {}",
+                                    human_bytes(file.size),
+                                    file.uploader,
+                                    short_time(file.ts, now)
+                                ))
+                                .small()
+                                .weak(),
+                            )
+                            .on_hover_text(format!("shared {}", full_time(file.ts)));
+                        });
+                    });
+                });
+                ui.add_space(2.0);
+            }
+        });
+}
+
+/// The transfer rows, newest last, and the inspector of the selected one.
+pub(super) fn transfers(ui: &mut egui::Ui, session: &Session, actions: &mut Vec<FileAction>) {
+    let files = &session.files;
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Transfers").strong());
+        if files.transfers.iter().any(Transfer::is_over)
+            && ui
+                .small_button("Clear finished")
+                .on_hover_text("Remove the rows of transfers that are over")
+                .clicked()
+        {
+            actions.push(FileAction::ClearFinished);
+        }
+    });
+    ScrollArea::vertical()
+        .id_salt("transfers")
+        .max_height(120.0)
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            for transfer in &files.transfers {
+                row(ui, transfer, files.inspected == Some(transfer.id), actions);
+            }
+        });
+    if let Some(transfer) = files.inspected.and_then(|id| files.transfer(id)) {
+        ui.separator();
+        inspector(ui, transfer);
+    }
+    ui.add_space(2.0);
+}
+
+fn row(ui: &mut egui::Ui, t: &Transfer, inspected: bool, actions: &mut Vec<FileAction>) {
+    ui.horizontal(|ui| {
+        let (arrow, hover) = match t.direction {
+            Direction::Download => ("⬇", "Download"),
+            Direction::Upload => ("⬆", "Upload"),
+        };
+        ui.label(RichText::new(arrow).strong().size(16.0))
+            .on_hover_text(hover);
+        let name_size = egui::vec2(140.0, ui.spacing().interact_size.y);
+        ui.allocate_ui_with_layout(name_size, Layout::left_to_right(Align::Center), |ui| {
+            ui.set_min_size(name_size);
+            ui.add(egui::Label::new(RichText::new(&t.name).strong()).truncate())
+                .on_hover_text(t.local.display().to_string());
+        });
+        let fraction = match t.state {
+            TransferState::Completed { .. } => 1.0,
+            _ if t.progress.size == 0 => 0.0,
+            _ => t.progress.fraction() as f32,
+        };
+        ui.add(egui::ProgressBar::new(fraction).desired_width(160.0));
+        let color = match &t.state {
+            TransferState::Completed { .. } => ok_color(ui),
+            TransferState::Failed(_) => error_color(ui),
+            TransferState::Cancelled => warn_color(ui),
+            TransferState::Starting | TransferState::Running => ui.visuals().text_color(),
+        };
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui
+                .add(egui::Button::selectable(inspected, "Details"))
+                .on_hover_text("Show the transfer's network figures")
+                .clicked()
+            {
+                actions.push(FileAction::Inspect((!inspected).then_some(t.id)));
+            }
+            if !t.is_over()
+                && ui
+                    .button("Cancel")
+                    .accessible_name(format!("Cancel {}", t.name))
+                    .clicked()
+            {
+                actions.push(FileAction::Cancel(t.id));
+            }
+            if t.can_resume()
+                && ui
+                    .button("Resume")
+                    .on_hover_text("Start again; what already arrived is kept")
+                    .accessible_name(format!("Resume {}", t.name))
+                    .clicked()
+            {
+                actions.push(FileAction::Resume(t.id));
+            }
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                ui.add(
+                    egui::Label::new(RichText::new(t.status()).color(color))
+                        .truncate()
+                        .selectable(true),
+                );
+            });
+        });
+    });
+}
+
+/// The selected transfer's network figures: the latest as text, the history as plots.
+///
+/// The congestion controller runs on the sending side. For an upload that is us, so the
+/// window and losses are shown; for a download it is the server, and what this side can see
+/// is the rate and the RTT (plus counts of packets and duplicates).
+fn inspector(ui: &mut egui::Ui, t: &Transfer) {
+    let p = &t.progress;
+    let s = &p.stats;
+    let upload = t.direction == Direction::Upload;
+    let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("{} — network figures", t.name)).strong());
+        if !upload {
+            ui.label(
+                RichText::new(
+                    "(the server sends, so its window and losses are not seen from here)",
+                )
+                .small()
+                .weak(),
+            );
+        }
+    });
+    egui::Grid::new(("inspector", t.id))
+        .num_columns(4)
+        .spacing([16.0, 2.0])
+        .show(ui, |ui| {
+            ui.label("Rate");
+            ui.label(format!("{}/s", human_bytes(p.rate as u64)));
+            ui.label("Elapsed");
+            ui.label(human_duration(p.elapsed));
+            ui.end_row();
+            ui.label("RTT (smoothed / min / latest)");
+            ui.label(format!(
+                "{} / {} / {}",
+                ms(s.smoothed_rtt),
+                ms(s.min_rtt),
+                ms(s.latest_rtt)
+            ));
+            ui.label("Resumed");
+            ui.label(human_bytes(p.bytes_resumed));
+            ui.end_row();
+            if upload {
+                ui.label("Congestion window / in flight");
+                ui.label(format!(
+                    "{} / {}",
+                    human_bytes(s.cwnd),
+                    human_bytes(s.bytes_in_flight)
+                ));
+                ui.label("Pacing rate");
+                ui.label(format!("{}/s", human_bytes(s.pacing_rate)));
+                ui.end_row();
+                ui.label("Packets lost");
+                ui.label(s.packets_lost.to_string());
+                ui.label("Retransmitted");
+                ui.label(human_bytes(s.data_bytes_retransmitted));
+                ui.end_row();
+            } else {
+                ui.label("Duplicates received");
+                ui.label(human_bytes(s.data_bytes_duplicate));
+                ui.label("Packets received");
+                ui.label(s.packets_received.to_string());
+                ui.end_row();
+            }
+        });
+    plots(ui, t, upload);
+}
+
+/// The transfer's history as small live plots side by side against seconds since its bytes
+/// started to flow: rate and RTT, and for an upload the window and losses too.
+fn plots(ui: &mut egui::Ui, t: &Transfer, upload: bool) {
+    let samples = &t.samples;
+    if samples.len() < 2 {
+        ui.label(RichText::new("The plots start once bytes flow.").weak());
+        return;
+    }
+    type Series = (&'static str, fn(&Sample) -> f64);
+    const UPLOAD: [Series; 4] = [
+        ("rate, MiB/s", |s| s.rate / (1024.0 * 1024.0)),
+        ("RTT, ms", |s| s.rtt_ms),
+        ("congestion window, KiB", |s| s.cwnd as f64 / 1024.0),
+        ("packets lost", |s| s.lost as f64),
+    ];
+    const DOWNLOAD: [Series; 2] = [
+        ("rate, MiB/s", |s| s.rate / (1024.0 * 1024.0)),
+        ("RTT, ms", |s| s.rtt_ms),
+    ];
+    let series: &[Series] = if upload { &UPLOAD } else { &DOWNLOAD };
+    let n = series.len() as f32;
+    let gap = ui.spacing().item_spacing.x;
+    let width = ((ui.available_width() - (n - 1.0) * gap) / n).max(80.0);
+    let id = t.id;
+    ui.horizontal(|ui| {
+        for &(name, value) in series {
+            ui.vertical(|ui| {
+                ui.label(RichText::new(name).small());
+                let points: PlotPoints<'_> = samples.iter().map(|s| [s.t, value(s)]).collect();
+                Plot::new(("transfer_plot", id, name))
+                    .width(width)
+                    .height(80.0)
+                    .include_y(0.0)
+                    .allow_drag(false)
+                    .allow_zoom(false)
+                    .allow_scroll(false)
+                    .allow_boxed_zoom(false)
+                    .show_x(false)
+                    .show(ui, |plot| plot.line(Line::new(name, points)));
+            });
+        }
+    });
+}
