@@ -239,9 +239,8 @@ impl Driver {
                 self.shutdown();
                 return;
             }
-            let now = Instant::now();
             let before = self.local.datagrams_received + self.local.datagrams_sent;
-            let recv_more = self.receive(now);
+            let recv_more = self.receive();
             let now = Instant::now();
             for e in &mut self.table.entries {
                 if e.timeout.is_some_and(|t| t <= now) {
@@ -355,7 +354,7 @@ impl Driver {
 
     /// Receives and routes datagrams; `true` when the budget ran out with more possibly
     /// waiting.
-    fn receive(&mut self, now: Instant) -> bool {
+    fn receive(&mut self) -> bool {
         for _ in 0..RECV_CALLS_PER_TURN {
             let n = match self.socket.recv(&mut self.recv_buf, &mut self.recv_meta) {
                 Ok(n) => n,
@@ -367,6 +366,12 @@ impl Driver {
                     return false;
                 }
             };
+            // Read the clock after each receive call, never before: the previous batch's
+            // handling (a sink's disk write can stall for tens of ms) may have taken long,
+            // and a datagram that arrived meanwhile must not be stamped with an earlier time.
+            // That would shrink its RTT sample — an ACK seen "1.5 ms" after a 40 ms-RTT send —
+            // and the min-RTT filter would keep the bogus value for 10 s, starving the window.
+            let now = Instant::now();
             self.local.recv_calls += 1;
             for (meta, slot) in self.recv_meta[..n]
                 .iter()
