@@ -84,6 +84,7 @@ impl Connector {
             nick,
             None,
             self.options.history,
+            self.options.quiet,
             self.options.timeouts.request,
         )
         .await;

@@ -533,6 +533,7 @@ impl Driver {
                     &self.nick,
                     Some(self.last_id),
                     None,
+                    options.quiet,
                     options.timeouts.request,
                 )
                 .await?;

@@ -142,6 +142,7 @@ pub(crate) async fn login(
     nick: &str,
     since: Option<u64>,
     history: Option<u32>,
+    quiet: bool,
     limit: Duration,
 ) -> Result<LoginOk, ClientError> {
     let exchange = async {
@@ -149,6 +150,7 @@ pub(crate) async fn login(
             nick: nick.into(),
             since,
             history,
+            quiet,
         })
         .await?;
         let (nick, members, last_id) = loop {

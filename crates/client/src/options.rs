@@ -21,6 +21,11 @@ pub struct ConnectOptions {
     pub client_name: String,
     /// Timeouts for connecting, logging in and answering requests.
     pub timeouts: Timeouts,
+    /// Log in as a quiet session, for scripts: unlisted, no join/leave seen by others, no live
+    /// events, public history only, and no chat messages (`say`/`private` fail with
+    /// `read_only`); files, `who` and `history` work. The nick is not reserved (it labels
+    /// uploads), so it may be the nick your own chat session holds.
+    pub quiet: bool,
 }
 
 impl ConnectOptions {
@@ -33,6 +38,7 @@ impl ConnectOptions {
             history: None,
             client_name: concat!("confab-client/", env!("CARGO_PKG_VERSION")).into(),
             timeouts: Timeouts::default(),
+            quiet: false,
         }
     }
 }

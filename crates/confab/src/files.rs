@@ -2,25 +2,24 @@
 //! pieces `confab chat` reuses for `/files`, `/get` and `/put` (listing, where a download
 //! goes, the one-line summary).
 //!
-//! `files` and `get` only read, so they log in under a throwaway nick like `who` does; `put`
-//! logs in as the user, since the uploader's nick is recorded with the file.
+//! Like `who`, these log in as quiet sessions: unseen by others, and usable while the user's own
+//! chat holds the nick. `put` records that nick as the uploader.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use client::{Client, ClientError, Direction, FileInfo, TransferHandle, TransferOutcome};
+use anyhow::Result;
+use client::{ClientError, Direction, FileInfo, TransferHandle, TransferOutcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Global;
-use crate::identity::user_nick;
-use crate::oneshot::{options, throwaway_login};
+use crate::oneshot::quiet_login;
 use crate::render::{clean, json_line, line};
 
 /// `confab files`: one line per file (name, size, uploader, UTC time); `--json`: an array.
 pub(crate) async fn files(global: &Global) -> Result<()> {
-    let client = throwaway_login(global).await?;
+    let client = quiet_login(global).await?;
     let files = client.files().await;
     let _ = client.quit().await;
     let files = files?;
@@ -37,7 +36,7 @@ pub(crate) async fn files(global: &Global) -> Result<()> {
 /// `confab get NAME [-o PATH]`: exits 0 only once the file is complete and verified at PATH.
 pub(crate) async fn get(global: &Global, name: &str, output: Option<PathBuf>) -> Result<()> {
     let dest = download_path(name, output.as_deref())?;
-    let client = throwaway_login(global).await?;
+    let client = quiet_login(global).await?;
     let result = async {
         let handle = client.download(name, &dest).await?;
         follow(handle).await
@@ -56,16 +55,7 @@ pub(crate) async fn put(
     as_name: Option<String>,
     replace: bool,
 ) -> Result<()> {
-    let nick = user_nick(global.nick.as_deref())?;
-    let (client, _events) = match Client::connect(options(global, &nick)).await {
-        Err(ClientError::NickTaken { nick }) => {
-            return Err(anyhow!(
-                "nick '{nick}' is taken (is your `confab chat` using it?) — the uploader's nick is \
-                 recorded with the file: choose another with --nick, or use /put in your chat"
-            ));
-        }
-        other => other?,
-    };
+    let client = quiet_login(global).await?;
     let result = async {
         let handle = client.upload(path, as_name, replace).await?;
         follow(handle).await

@@ -1,12 +1,9 @@
 //! Which nick to use: `--nick`, else `$CONFAB_NICK` (both via clap), else `$USER`.
 
 use anyhow::{Result, anyhow};
-use proto::nick::{MAX_NICK_LEN, validate_nick};
+use proto::nick::validate_nick;
 
-/// How many throwaway nicks the read-only commands try before giving up.
-const THROWAWAY_TRIES: usize = 5;
-
-/// The nick for commands that speak as the user (`chat`, `send`): validated, with a clear
+/// The nick for the user's commands: validated, with a clear
 /// message when there is none or it breaks the rules.
 pub(crate) fn user_nick(flag: Option<&str>) -> Result<String> {
     let nick = flag
@@ -19,38 +16,9 @@ pub(crate) fn user_nick(flag: Option<&str>) -> Result<String> {
     Ok(nick)
 }
 
-/// Throwaway nicks for read-only commands (`who`, `history`), derived from the user's nick so
-/// the server's logs still say who asked: `alice-cli`, `alice-cli2`, …
-pub(crate) fn throwaway_nicks(flag: Option<&str>) -> Vec<String> {
-    let base = user_nick(flag).unwrap_or_else(|_| "confab".into());
-    (1..=THROWAWAY_TRIES)
-        .map(|n| {
-            let suffix = if n == 1 {
-                "-cli".to_owned()
-            } else {
-                format!("-cli{n}")
-            };
-            let keep = MAX_NICK_LEN - suffix.len();
-            // Nicks are ASCII (validated), so byte slicing is safe.
-            format!("{}{suffix}", &base[..base.len().min(keep)])
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throwaway_nicks_are_valid_and_distinct() {
-        let nicks = throwaway_nicks(Some("a_very_long_nickname_xyz"));
-        assert_eq!(nicks.len(), THROWAWAY_TRIES);
-        for nick in &nicks {
-            assert_eq!(validate_nick(nick), Ok(()), "{nick}");
-        }
-        assert_eq!(throwaway_nicks(Some("bob"))[0], "bob-cli");
-        assert_eq!(throwaway_nicks(Some("bob"))[1], "bob-cli2");
-    }
 
     #[test]
     fn invalid_nick_is_explained() {

@@ -104,12 +104,12 @@ enum Command {
     },
     /// List who is online, one nick per line (--json: an array).
     ///
-    /// Logs in briefly under a throwaway nick derived from --nick (`NICK-cli`, `NICK-cli2`, …),
-    /// so it works while your `confab chat` holds your nick; that nick is left out of the list.
+    /// Logs in briefly as a quiet session (unlisted, unseen by others), so it works while your
+    /// `confab chat` holds your nick.
     Who,
     /// Show recent public messages, oldest first (--json: an array of messages).
     ///
-    /// Like `who`, logs in under a throwaway nick derived from --nick. Times are UTC.
+    /// Like `who`, logs in as a quiet session. Times are UTC.
     History {
         /// How many messages.
         #[arg(long, default_value_t = 100)]
@@ -135,13 +135,13 @@ enum Command {
     /// List the server's shared files: name, size, uploader, time (UTC); --json: an array
     /// with each file's BLAKE3 hash.
     ///
-    /// Like `who`, logs in under a throwaway nick derived from --nick.
+    /// Like `who`, logs in as a quiet session.
     Files,
     /// Download a shared file and verify it; exits 0 only when it is complete and verified
     /// at its destination.
     ///
     /// Writes to PATH.part first and resumes from it if an earlier attempt was interrupted.
-    /// Prints one summary line (--json: one object). Like `who`, logs in under a throwaway nick.
+    /// Prints one summary line (--json: one object). Like `who`, logs in as a quiet session.
     Get {
         /// The file's name as `confab files` lists it.
         name: String,
@@ -151,8 +151,8 @@ enum Command {
     },
     /// Upload (share) a file; exits 0 once the server has verified and listed it.
     ///
-    /// Logs in as --nick, since the uploader is recorded. An interrupted upload resumes when
-    /// run again. Prints one summary line (--json: one object).
+    /// Logs in as a quiet session; --nick is recorded as the uploader (it may be the nick your
+    /// `confab chat` holds). An interrupted upload resumes when run again. Prints one summary line (--json: one object).
     Put {
         /// The file to share.
         path: PathBuf,

@@ -2,10 +2,10 @@
 //! without a login backlog, does one thing, says `quit` and exits.
 
 use anyhow::{Result, anyhow};
-use client::{Client, ClientError, ConnectOptions, Connector};
+use client::{Client, ClientError, ConnectOptions};
 
 use crate::Global;
-use crate::identity::{throwaway_nicks, user_nick};
+use crate::identity::user_nick;
 use crate::render::{Output, json_line, line};
 
 pub(crate) fn options(global: &Global, nick: &str) -> ConnectOptions {
@@ -39,15 +39,12 @@ pub(crate) async fn send(global: &Global, to: Option<String>, text: String) -> R
     Ok(())
 }
 
-/// `confab who`: online nicks, one per line (our throwaway nick left out).
+/// `confab who`: online nicks, one per line.
 pub(crate) async fn who(global: &Global) -> Result<()> {
-    let client = throwaway_login(global).await?;
+    let client = quiet_login(global).await?;
     let nicks = client.who().await;
     let _ = client.quit().await;
-    let nicks: Vec<String> = nicks?
-        .into_iter()
-        .filter(|n| !n.eq_ignore_ascii_case(client.nick()))
-        .collect();
+    let nicks = nicks?;
     if global.json {
         json_line(&nicks);
     } else {
@@ -60,9 +57,10 @@ pub(crate) async fn who(global: &Global) -> Result<()> {
 
 /// `confab history [--limit N]`: recent public messages, oldest first.
 pub(crate) async fn history(global: &Global, limit: u32) -> Result<()> {
-    let client = throwaway_login(global).await?;
+    let client = quiet_login(global).await?;
     let messages = client.history(Some(limit), None).await;
     let _ = client.quit().await;
+    // A quiet session is only ever shown public messages; the filter says so here too.
     let messages: Vec<_> = messages?.into_iter().filter(|m| !m.is_private()).collect();
     if global.json {
         json_line(&messages);
@@ -78,19 +76,12 @@ pub(crate) async fn history(global: &Global, limit: u32) -> Result<()> {
     Ok(())
 }
 
-/// Logs in under the first free throwaway nick, on one connection.
-pub(crate) async fn throwaway_login(global: &Global) -> Result<Client> {
-    let candidates = throwaway_nicks(global.nick.as_deref());
-    let mut connector = Connector::connect(options(global, &candidates[0])).await?;
-    for nick in &candidates {
-        match connector.login(nick).await {
-            Ok((client, _events)) => return Ok(client),
-            Err(ClientError::NickTaken { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(anyhow!(
-        "nicks {} are all taken — pass another --nick",
-        candidates.join(", ")
-    ))
+/// Logs in as a quiet session (see `ConnectOptions::quiet`) under the user's nick: nobody sees
+/// a script come and go, and it works while the user's own `confab chat` holds the nick.
+pub(crate) async fn quiet_login(global: &Global) -> Result<Client> {
+    let nick = user_nick(global.nick.as_deref())?;
+    let mut options = options(global, &nick);
+    options.quiet = true;
+    let (client, _events) = Client::connect(options).await?;
+    Ok(client)
 }

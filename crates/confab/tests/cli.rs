@@ -137,7 +137,7 @@ async fn who_lists_online_nicks_even_while_ours_is_taken() {
     let server = TestServer::start(test_config(dir.path())).await;
     let addr = server.addr_string();
     let (_zed, _ze, _) = login(server.addr, "zed").await;
-    let (_amy, _ae, _) = login(server.addr, "amy").await;
+    let (_amy, mut ae, _) = login(server.addr, "amy").await;
 
     // Our own nick is online (as a chat session would be): `who` still works.
     let out = run(confab(&addr, &["--nick", "zed", "who"])).await;
@@ -147,6 +147,20 @@ async fn who_lists_online_nicks_even_while_ours_is_taken() {
     let out = run(confab(&addr, &["--nick", "zed", "who", "--json"])).await;
     let nicks: Vec<String> = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(nicks, ["amy", "zed"]);
+
+    // Scripts are invisible: `who`, `history` and `files` ran as quiet sessions, so the next
+    // thing amy's chat sees is a real message, with no joined/left in between.
+    for cmd in ["history", "files"] {
+        let out = run(confab(&addr, &["--nick", "zed", cmd])).await;
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+    }
+    let out = run(confab(&addr, &["--nick", "bea", "send", "real message"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = within("amy's next event", ae.recv()).await.unwrap();
+    assert!(
+        matches!(&first, Event::Joined { nick } if nick == "bea"),
+        "quiet sessions leaked into amy's stream: {first:?}"
+    );
     server.stop().await;
 }
 

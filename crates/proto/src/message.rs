@@ -31,6 +31,12 @@ pub enum ClientMsg {
         /// How many recent messages to receive on a fresh login (default 100, 0 for none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history: Option<u32>,
+        /// A quiet session, for scripts and one-shot commands: it is not listed, nobody sees it
+        /// join or leave, it receives no live events, it does not reserve the nick (which only
+        /// labels its uploads), it sees public history only, and it may not send chat
+        /// messages (`read_only`). Files, `who`, `history`, uploads and downloads work.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quiet: bool,
     },
     /// A public message to the lobby. Answered by `ack` once stored; then fanned out to everyone
     /// (the sender included) as `message`.
@@ -334,6 +340,8 @@ pub enum ErrorCode {
     HelloRequired,
     /// A chat request came before a successful `login`.
     NotLoggedIn,
+    /// A quiet session tried to send a chat message; log in normally to talk.
+    ReadOnly,
     /// `login` on a connection that is already logged in.
     AlreadyLoggedIn,
     /// The nick breaks the nickname rules; try another.

@@ -52,6 +52,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         UnsupportedVersion,
         HelloRequired,
         NotLoggedIn,
+        ReadOnly,
         AlreadyLoggedIn,
         InvalidNick,
         NickTaken,
@@ -81,13 +82,18 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
         (any::<u32>(), text()).prop_map(|(version, client)| ClientMsg::Hello { version, client }),
-        (text(), opt_u64(), proptest::option::of(any::<u32>())).prop_map(
-            |(nick, since, history)| ClientMsg::Login {
+        (
+            text(),
+            opt_u64(),
+            proptest::option::of(any::<u32>()),
+            any::<bool>()
+        )
+            .prop_map(|(nick, since, history, quiet)| ClientMsg::Login {
                 nick,
                 since,
-                history
-            }
-        ),
+                history,
+                quiet
+            }),
         (opt_u64(), text()).prop_map(|(req, text)| ClientMsg::Say { req, text }),
         (opt_u64(), text(), text()).prop_map(|(req, to, text)| ClientMsg::Private {
             req,

@@ -59,6 +59,8 @@ pub(crate) struct Session {
     writer_done: CancellationToken,
     reader: FrameReader,
     state: State,
+    /// A quiet session (see `ClientMsg::Login::quiet`): read-only, unlisted.
+    quiet: bool,
     bucket: TokenBucket,
 }
 
@@ -95,6 +97,7 @@ impl Session {
             kicked,
             writer_done,
             state: State::AwaitHello,
+            quiet: false,
         };
         let reason = session.read_loop(&mut shutdown).await;
         debug!(id, %peer, reason, "session ending");
@@ -236,8 +239,9 @@ impl Session {
                     nick,
                     since,
                     history,
+                    quiet,
                 },
-            ) => self.login(nick, since, history).await,
+            ) => self.login(nick, since, history, quiet).await,
             (State::LoggedIn, ClientMsg::Login { .. }) => self.error(
                 None,
                 ErrorCode::AlreadyLoggedIn,
@@ -337,7 +341,13 @@ impl Session {
         }
     }
 
-    async fn login(&mut self, nick: String, since: Option<u64>, history: Option<u32>) -> Flow {
+    async fn login(
+        &mut self,
+        nick: String,
+        since: Option<u64>,
+        history: Option<u32>,
+        quiet: bool,
+    ) -> Flow {
         if let Err(err) = proto::validate_nick(&nick) {
             return self.error(None, ErrorCode::InvalidNick, format!("{err}; try another"));
         }
@@ -349,6 +359,7 @@ impl Session {
             history: history
                 .unwrap_or(self.config.history_on_login)
                 .min(MAX_HISTORY_LIMIT),
+            quiet,
             out: self.out.clone(),
             kick: self.kicked.clone(),
             reply,
@@ -359,6 +370,7 @@ impl Session {
         match answer.await {
             Ok(Ok(())) => {
                 self.state = State::LoggedIn;
+                self.quiet = quiet;
                 Flow::Continue
             }
             // The hub already queued the error frame; the client may try again.
@@ -367,8 +379,16 @@ impl Session {
         }
     }
 
-    /// Refuses empty, over-long or too-frequent messages before they cost the hub anything.
+    /// Refuses empty, over-long or too-frequent messages — and any from a quiet session —
+    /// before they cost the hub anything.
     fn check_text(&mut self, req: Option<u64>, text: &str) -> Option<Flow> {
+        if self.quiet {
+            return Some(self.error(
+                req,
+                ErrorCode::ReadOnly,
+                "this is a quiet (read-only) session; log in without quiet to talk".into(),
+            ));
+        }
         if text.trim().is_empty() {
             return Some(self.error(req, ErrorCode::EmptyMessage, "message is empty".into()));
         }

@@ -278,3 +278,98 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     assert!(saw_left);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_session_is_unlisted_read_only_and_sees_public_history_only() {
+    let server = TestServer::start(|_| {}).await;
+    let mut alice = Raw::login(server.addr, "alice").await;
+    let mut bob = Raw::login(server.addr, "bob").await;
+    assert!(matches!(alice.recv().await, ServerMsg::Joined { .. }));
+    assert!(matches!(
+        alice.say(1, "public").await,
+        ServerMsg::Ack { .. }
+    ));
+    alice
+        .send(&ClientMsg::Private {
+            req: Some(2),
+            to: "bob".into(),
+            text: "secret".into(),
+        })
+        .await;
+    assert!(matches!(
+        alice.recv_skipping_presence().await,
+        ServerMsg::Message(_)
+    ));
+    assert!(matches!(
+        alice.recv_skipping_presence().await,
+        ServerMsg::Ack { .. }
+    ));
+    assert!(matches!(
+        alice.recv_skipping_presence().await,
+        ServerMsg::Message(_)
+    ));
+
+    // A quiet login as "bob" while bob is online: allowed, since it claims nothing.
+    let mut quiet = Raw::connect(server.addr).await;
+    quiet
+        .send(&ClientMsg::Hello {
+            version: proto::PROTOCOL_VERSION,
+            client: "script".into(),
+        })
+        .await;
+    assert!(matches!(quiet.recv().await, ServerMsg::Welcome { .. }));
+    quiet
+        .send(&ClientMsg::Login {
+            nick: "bob".into(),
+            since: None,
+            history: None,
+            quiet: true,
+        })
+        .await;
+    match quiet.recv().await {
+        ServerMsg::LoggedIn { members, .. } => assert_eq!(members, ["alice", "bob"]),
+        other => panic!("{other:?}"),
+    }
+    match quiet.recv().await {
+        ServerMsg::History { messages, .. } => {
+            let texts: Vec<_> = messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, ["public"], "bob's private message stays private");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Read-only.
+    assert!(matches!(
+        quiet.say(3, "hello?").await,
+        ServerMsg::Error {
+            req: Some(3),
+            code: ErrorCode::ReadOnly,
+            ..
+        }
+    ));
+    // Unlisted, and nobody saw it come: the next thing alice and bob get is alice's message.
+    quiet.send(&ClientMsg::Who { req: Some(4) }).await;
+    match quiet.recv().await {
+        ServerMsg::Members { nicks, .. } => assert_eq!(nicks, ["alice", "bob"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(alice.say(5, "after").await, ServerMsg::Ack { .. }));
+    loop {
+        match bob.recv().await {
+            ServerMsg::Message(m) if m.text == "after" => break,
+            ServerMsg::Message(_) => {}
+            other => panic!("bob saw {other:?}"),
+        }
+    }
+    // No live events for the quiet session: its next frame answers its own ping.
+    quiet.send(&ClientMsg::Ping { req: Some(6) }).await;
+    assert!(matches!(
+        quiet.recv().await,
+        ServerMsg::Pong { req: Some(6) }
+    ));
+    // And it leaves without a trace.
+    quiet.send(&ClientMsg::Quit {}).await;
+    quiet.expect_bye_and_close(ErrorCode::Quit).await;
+    bob.send(&ClientMsg::Ping { req: Some(7) }).await;
+    assert!(matches!(bob.recv().await, ServerMsg::Pong { req: Some(7) }));
+    server.stop().await;
+}

@@ -193,6 +193,7 @@ impl Raw {
             nick: nick.into(),
             since: None,
             history: Some(0),
+            quiet: false,
         })
         .await;
         self.recv_until("logged_in", |m| matches!(m, ServerMsg::LoggedIn { .. }))

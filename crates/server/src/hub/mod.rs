@@ -37,6 +37,9 @@ pub(crate) type SessionId = u64;
 /// A session's bounded queue of encoded frames, drained by its writer task.
 pub(crate) type Outbound = mpsc::Sender<Bytes>;
 
+/// The history viewer of a quiet session: no nick matches it, so it sees public messages only.
+const PUBLIC_ONLY: &str = "";
+
 /// Most commands handled per turn (and so per transaction).
 const MAX_BATCH: usize = 256;
 
@@ -49,6 +52,7 @@ pub(crate) enum Command {
         nick: String,
         since: Option<u64>,
         history: u32,
+        quiet: bool,
         out: Outbound,
         /// Cancelled if the hub disconnects this session; its writer then says `bye` and closes.
         kick: CancellationToken,
@@ -114,6 +118,8 @@ pub(crate) enum Command {
 #[derive(Debug)]
 struct Member {
     nick: String,
+    /// Unlisted, read-only, gets no broadcasts, holds no nick (see `ClientMsg::Login::quiet`).
+    quiet: bool,
     out: Outbound,
     kick: CancellationToken,
 }
@@ -203,10 +209,11 @@ impl Hub {
                 nick,
                 since,
                 history,
+                quiet,
                 out,
                 kick,
                 reply,
-            } => self.login(session, nick, since, history, out, kick, reply),
+            } => self.login(session, nick, since, history, quiet, out, kick, reply),
             Command::Say { session, req, text } => self.chat(session, req, None, text),
             Command::Private {
                 session,
@@ -227,7 +234,13 @@ impl Hub {
                 limit,
                 since,
             } => {
-                let Some(viewer) = self.members.get(&session).map(|m| m.nick.clone()) else {
+                let Some(viewer) = self.members.get(&session).map(|m| {
+                    if m.quiet {
+                        PUBLIC_ONLY.into()
+                    } else {
+                        m.nick.clone()
+                    }
+                }) else {
                     return;
                 };
                 let found = match since {
@@ -266,12 +279,14 @@ impl Hub {
         nick: String,
         since: Option<u64>,
         history: u32,
+        quiet: bool,
         out: Outbound,
         kick: CancellationToken,
         reply: oneshot::Sender<Result<(), ()>>,
     ) {
         let key = nick_key(&nick);
-        if self.by_nick.contains_key(&key) {
+        // A quiet session holds no nick, so it is never refused one either.
+        if !quiet && self.by_nick.contains_key(&key) {
             let frame = self.encode(&ServerMsg::Error {
                 req: None,
                 code: ErrorCode::NickTaken,
@@ -283,9 +298,11 @@ impl Hub {
             let _ = reply.send(Err(()));
             return;
         }
+        // A quiet session claims no identity, so it sees public messages only.
+        let viewer = if quiet { PUBLIC_ONLY } else { nick.as_str() };
         let backlog = match since {
-            Some(since) => self.store.since(&nick, since, self.catch_up_limit),
-            None => self.store.recent(&nick, history).map(|m| (m, false)),
+            Some(since) => self.store.since(viewer, since, self.catch_up_limit),
+            None => self.store.recent(viewer, history).map(|m| (m, false)),
         };
         let backlog = match backlog {
             Ok(found) => found,
@@ -301,12 +318,15 @@ impl Hub {
                 return;
             }
         };
-        info!(session, %nick, "logged in");
-        self.by_nick.insert(key, session);
+        info!(session, %nick, quiet, "logged in");
+        if !quiet {
+            self.by_nick.insert(key, session);
+        }
         self.members.insert(
             session,
             Member {
                 nick: nick.clone(),
+                quiet,
                 out,
                 kick,
             },
@@ -318,11 +338,13 @@ impl Hub {
         });
         self.outbox.push(Out::To(session, logged_in));
         self.queue_history(session, None, backlog.0, backlog.1);
-        let joined = self.encode(&ServerMsg::Joined { nick });
-        self.outbox.push(Out::All {
-            frame: joined,
-            except: Some(session),
-        });
+        if !quiet {
+            let joined = self.encode(&ServerMsg::Joined { nick });
+            self.outbox.push(Out::All {
+                frame: joined,
+                except: Some(session),
+            });
+        }
         let _ = reply.send(Ok(()));
     }
 
@@ -427,11 +449,12 @@ impl Hub {
     }
 
     fn broadcast(&mut self, frame: &Bytes, except: Option<SessionId>) {
+        // Quiet sessions get answers to their own requests, never broadcasts.
         let targets: Vec<SessionId> = self
             .members
-            .keys()
-            .copied()
-            .filter(|s| Some(*s) != except)
+            .iter()
+            .filter(|(s, m)| Some(**s) != except && !m.quiet)
+            .map(|(s, _)| *s)
             .collect();
         for session in targets {
             self.deliver(session, frame.clone());
@@ -460,8 +483,12 @@ impl Hub {
         let Some(member) = self.members.remove(&session) else {
             return;
         };
-        self.by_nick.remove(&nick_key(&member.nick));
         self.cancel_transfers_of(session);
+        if member.quiet {
+            debug!(session, nick = %member.nick, reason, "quiet session ended");
+            return;
+        }
+        self.by_nick.remove(&nick_key(&member.nick));
         info!(session, nick = %member.nick, reason, "left");
         if reason == "shutdown" {
             // Everyone is being disconnected: telling each of N members about the other N-1
@@ -504,7 +531,12 @@ impl Hub {
     }
 
     fn nicks(&self) -> Vec<String> {
-        let mut nicks: Vec<String> = self.members.values().map(|m| m.nick.clone()).collect();
+        let mut nicks: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| !m.quiet)
+            .map(|m| m.nick.clone())
+            .collect();
         nicks.sort_by_key(|n| n.to_ascii_lowercase());
         nicks
     }

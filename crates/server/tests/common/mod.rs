@@ -68,6 +68,7 @@ impl Raw {
             nick: nick.into(),
             since: None,
             history: None,
+            quiet: false,
         })
         .await;
         assert!(matches!(raw.recv().await, ServerMsg::LoggedIn { .. }));
