@@ -18,6 +18,8 @@
 //!   executes [`net::Command`]s and posts [`net::Update`]s, waking the UI for each. The UI
 //!   never blocks on it; the GUI holds no protocol logic at all.
 //! - [`saved`]: the last server and nick, remembered for the login screen.
+//! - [`picker`]: the in-app file picker's model (a folder's entries, sorted and filtered);
+//!   plain data and `std::fs`, unit-tested on temporary folders.
 //!
 //! [`GuiApp`] ties them together per frame: drain updates → draw → hand queued commands to
 //! the network thread. [`run`] opens the window.
@@ -31,12 +33,15 @@
 //! full date, time and UTC offset).
 //!
 //! File sharing: the right-hand panel switches between People and Files (the server's files,
-//! a Download button each, an upload box; files dropped on the window are uploaded). Each
+//! a Download button each, an upload box with a Browse… button opening the in-app file picker;
+//! files dropped on the window are uploaded). Download first asks where to save: a small dialog
+//! prefilled with the Downloads folder and the file's name (`app/save.rs`). Each
 //! transfer gets a row above the input line (`ui/files.rs`); the transfers themselves run on
 //! the network thread, which reports their progress as updates like any other.
 
 pub mod app;
 pub mod net;
+pub mod picker;
 pub mod saved;
 pub mod ui;
 

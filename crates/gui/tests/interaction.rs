@@ -221,6 +221,33 @@ fn type_into(harness: &mut Harness<'_, GuiApp>, label: &str, text: &str) {
     harness.step();
 }
 
+/// Clicks a text box, selects all it holds, and types `text` over it.
+fn replace_text(harness: &mut Harness<'_, GuiApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+/// Clicks Download for `name` and waits for the save dialog.
+fn ask_download(harness: &mut Harness<'_, GuiApp>, name: &str) {
+    harness.get_by_label(&format!("Download {name}")).click();
+    wait_until(harness, "the save dialog", |h| {
+        shows(h, &format!("Save {name}")) && h.query_by_label("Save as").is_some()
+    });
+}
+
+/// Downloads `name` into the prefilled folder under its own name: Download, then Save.
+fn download(harness: &mut Harness<'_, GuiApp>, name: &str) {
+    ask_download(harness, name);
+    harness.get_by_label("Save").click();
+    wait_until(harness, "the save dialog to close", |h| {
+        h.query_by_label("Save as").is_none()
+    });
+}
+
 /// Logs in through the login screen as `nick` and waits for the chat screen.
 fn log_in(harness: &mut Harness<'_, GuiApp>, nick: &str) {
     type_into(harness, "Nickname", nick);
@@ -441,7 +468,7 @@ fn upload_by_path_then_download_it_verified_into_the_download_folder() {
         "size and uploader shown"
     );
 
-    harness.get_by_label("Download notes.txt").click();
+    download(&mut harness, "notes.txt");
     let saved = downloads.join("notes.txt");
     let done = format!("saved to {}, verified", saved.display());
     wait_until(&mut harness, "the download to complete", |h| {
@@ -554,7 +581,7 @@ fn a_cancelled_download_says_so_and_resume_finishes_it_verified() {
     wait_until(&mut harness, "big.bin in the Files panel", |h| {
         shows(h, "Download big.bin")
     });
-    harness.get_by_label("Download big.bin").click();
+    download(&mut harness, "big.bin");
     wait_until(&mut harness, "the download under way", |h| {
         let files = &h.state().app().session().unwrap().files;
         files.transfers[0].progress.bytes_done > 256 << 10
@@ -582,4 +609,188 @@ fn a_cancelled_download_says_so_and_resume_finishes_it_verified() {
         "the same bytes on disk"
     );
     world.runtime.block_on(bob.quit()).unwrap();
+}
+
+#[test]
+fn download_asks_where_to_save_refuses_bad_names_and_saves_under_the_chosen_name() {
+    let world = World::start();
+    let local = tempfile::tempdir().unwrap();
+    let bytes = content(100_000);
+    let shared = local.path().join("report.pdf");
+    std::fs::write(&shared, &bytes).unwrap();
+    let (bob, _bob_events) = world.person("bob");
+    world.runtime.block_on(async {
+        let handle = bob.upload(&shared, None, false).await.unwrap();
+        tokio::time::timeout(WAIT, handle.finished())
+            .await
+            .expect("bob's upload timed out")
+            .unwrap();
+    });
+    // A file of that name is already in the download folder.
+    let downloads = local.path().join("dl");
+    std::fs::create_dir(&downloads).unwrap();
+    std::fs::write(downloads.join("report.pdf"), b"mine, keep it").unwrap();
+
+    let mut harness = gui_saving_to(&world.addr.to_string(), &downloads);
+    log_in(&mut harness, "alice");
+    harness.get_by_label_contains("Files (").click();
+    wait_until(&mut harness, "report.pdf in the Files panel", |h| {
+        shows(h, "Download report.pdf")
+    });
+    ask_download(&mut harness, "report.pdf");
+    assert_eq!(
+        harness.get_by_label("Save in folder").value().as_deref(),
+        Some(downloads.to_str().unwrap()),
+        "prefilled with the download folder"
+    );
+    assert_eq!(
+        harness.get_by_label("Save as").value().as_deref(),
+        Some("report.pdf"),
+        "prefilled with the file's name"
+    );
+
+    // The name is taken: the dialog says so and offers Replace; nothing starts.
+    harness.get_by_label("Save").click();
+    wait_until(&mut harness, "the already-exists message", |h| {
+        shows(h, "already exists. Replace it, or choose another name.")
+    });
+    assert!(harness.query_by_label("Replace").is_some());
+    assert!(
+        harness
+            .state()
+            .app()
+            .session()
+            .unwrap()
+            .files
+            .transfers
+            .is_empty()
+    );
+
+    // A name with a slash is refused inline.
+    replace_text(&mut harness, "Save as", "../escape.pdf");
+    assert!(
+        harness.query_by_label("Replace").is_none(),
+        "editing the name withdraws the Replace offer"
+    );
+    harness.get_by_label("Save").click();
+    wait_until(&mut harness, "the refusal", |h| {
+        shows(h, "Cannot save as '../escape.pdf'")
+    });
+    assert!(
+        harness
+            .state()
+            .app()
+            .session()
+            .unwrap()
+            .files
+            .transfers
+            .is_empty()
+    );
+
+    // Another name: saved there, verified.
+    replace_text(&mut harness, "Save as", "bob's report.pdf");
+    harness.key_press(egui::Key::Enter);
+    wait_until(&mut harness, "the save dialog to close", |h| {
+        h.query_by_label("Save as").is_none()
+    });
+    let saved = downloads.join("bob's report.pdf");
+    let done = format!("saved to {}, verified", saved.display());
+    wait_until(&mut harness, "the download to complete", |h| {
+        shows(h, &done)
+    });
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        bytes,
+        "the same bytes on disk"
+    );
+    assert_eq!(
+        std::fs::read(downloads.join("report.pdf")).unwrap(),
+        b"mine, keep it",
+        "the existing file is untouched"
+    );
+    world.runtime.block_on(bob.quit()).unwrap();
+}
+
+#[test]
+fn the_file_picker_browses_to_a_file_and_uploads_it() {
+    let world = World::start();
+    let local = tempfile::tempdir().unwrap();
+    let folder = local.path().join("music");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("song.ogg"), content(20_000)).unwrap();
+    std::fs::write(local.path().join("other.txt"), b"not this one").unwrap();
+    let mut harness = gui_saving_to(&world.addr.to_string(), &local.path().join("dl"));
+    log_in(&mut harness, "alice");
+    harness.get_by_label_contains("Files (").click();
+    harness.step();
+
+    harness.get_by_label("Browse for a file to upload").click();
+    wait_until(&mut harness, "the file picker", |h| {
+        shows(h, "Choose a file to upload")
+    });
+    // Type the folder into the path field; folders come first, with a `..` row.
+    replace_text(&mut harness, "Folder path", local.path().to_str().unwrap());
+    harness.key_press(egui::Key::Enter);
+    wait_until(&mut harness, "the folder's entries", |h| {
+        h.query_by_label("music").is_some() && h.query_by_label("other.txt").is_some()
+    });
+    assert!(harness.query_by_label("..").is_some());
+    // Into the folder by keyboard: select `music`, Enter.
+    harness.get_by_label("music").click();
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    wait_until(&mut harness, "inside music", |h| {
+        h.query_by_label("song.ogg").is_some()
+    });
+    harness.get_by_label("song.ogg").click();
+    harness.step();
+    harness.get_by_label("Upload the selected file").click();
+    wait_until(&mut harness, "song.ogg uploaded and listed", |h| {
+        listed(h, "song.ogg") && shows(h, "uploaded, verified and listed")
+    });
+    assert!(
+        harness.query_by_label("Choose a file to upload").is_none(),
+        "the picker closed"
+    );
+}
+
+#[test]
+fn the_save_dialog_can_browse_for_its_folder() {
+    let world = World::start();
+    let local = tempfile::tempdir().unwrap();
+    let shared = local.path().join("a.txt");
+    std::fs::write(&shared, b"alpha").unwrap();
+    let target = local.path().join("elsewhere");
+    std::fs::create_dir(&target).unwrap();
+    let mut harness = gui_saving_to(&world.addr.to_string(), &local.path().join("dl"));
+    log_in(&mut harness, "alice");
+    harness.get_by_label_contains("Files (").click();
+    harness.step();
+    type_into(&mut harness, "File to upload", shared.to_str().unwrap());
+    harness.get_by_label("Upload").click();
+    wait_until(&mut harness, "a.txt listed", |h| {
+        listed(h, "a.txt") && shows(h, "Download a.txt")
+    });
+
+    ask_download(&mut harness, "a.txt");
+    harness.get_by_label("Browse…").click();
+    wait_until(&mut harness, "the folder picker", |h| {
+        shows(h, "Choose a folder to save in")
+    });
+    // It opens at the nearest existing folder of the one typed (dl does not exist yet).
+    assert!(harness.query_by_label("elsewhere").is_some());
+    harness.get_by_label("elsewhere").click();
+    harness.step();
+    harness.get_by_label("Choose this folder").click();
+    wait_until(&mut harness, "the folder filled in", |h| {
+        h.query_by_label("Choose a folder to save in").is_none()
+            && h.get_by_label("Save in folder").value().as_deref() == target.to_str()
+    });
+    harness.get_by_label("Save").click();
+    let saved = target.join("a.txt");
+    let done = format!("saved to {}, verified", saved.display());
+    wait_until(&mut harness, "the download to complete", |h| {
+        shows(h, &done)
+    });
+    assert_eq!(std::fs::read(&saved).unwrap(), b"alpha");
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use client::{Direction, FileInfo, TransferProgress};
 
+use super::save::SaveDialog;
 use crate::net::{Command, TransferEnd, TransferEvent};
+use crate::picker::{PickMode, Picker, expand_tilde, home_dir};
 
 /// Most samples a transfer's history keeps (about 30 s at the library's 50 ms).
 pub const MAX_SAMPLES: usize = 600;
@@ -173,8 +175,15 @@ pub struct Files {
     pub upload_path: String,
     /// The transfer shown in the inspector.
     pub inspected: Option<u64>,
-    /// Where downloads are saved.
+    /// Where downloads are saved unless the user picks another folder.
     pub download_dir: PathBuf,
+    /// The "save as" dialog of a download being asked for.
+    pub save: Option<SaveDialog>,
+    /// The in-app file picker: a file to upload ([`PickMode::File`]) or the save dialog's
+    /// folder ([`PickMode::Folder`]).
+    pub picker: Option<Picker>,
+    /// The folder the upload picker showed last (it opens there again).
+    pub last_upload_dir: Option<PathBuf>,
     next_id: u64,
 }
 
@@ -217,17 +226,98 @@ impl Files {
     /// the reason it cannot (a name that is not a safe file name).
     pub fn download(&mut self, name: &str) -> Result<Command, String> {
         let dest = client::save_path(&self.download_dir, name).map_err(|err| err.to_string())?;
+        Ok(self.download_to(name, dest))
+    }
+
+    /// Starts downloading `name` to the file `dest` (already checked); returns the command.
+    pub fn download_to(&mut self, name: &str, dest: PathBuf) -> Command {
         let size = self
             .list
             .iter()
             .find(|f| f.name == name)
             .map_or(0, |f| f.size);
         let id = self.push(Direction::Download, name.to_owned(), dest.clone(), size);
-        Ok(Command::Download {
+        Command::Download {
             id,
             name: name.to_owned(),
             dest,
-        })
+        }
+    }
+
+    /// Opens the "save as" dialog for the shared file `name`, prefilled with the download
+    /// folder and the file's name.
+    pub fn ask_download(&mut self, name: &str) {
+        let size = self
+            .list
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(0, |f| f.size);
+        self.picker = None;
+        self.save = Some(SaveDialog::new(name, size, self.download_dir.clone()));
+    }
+
+    /// Save (or, with `replace`, Replace) pressed in the dialog: the download's command if the
+    /// target is fine (the dialog closes), else `None` and the dialog says why.
+    pub fn confirm_save(&mut self, replace: bool) -> Option<Command> {
+        let dialog = self.save.as_mut()?;
+        let dest = if replace {
+            dialog.replace()
+        } else {
+            dialog.save()
+        }?;
+        let name = dialog.file.clone();
+        self.save = None;
+        self.picker = None;
+        Some(self.download_to(&name, dest))
+    }
+
+    /// Closes the save dialog (and its folder picker) without downloading.
+    pub fn cancel_save(&mut self) {
+        self.save = None;
+        self.picker = None;
+    }
+
+    /// Opens the picker to choose a file to upload, where it was last (else the home folder).
+    pub fn open_upload_picker(&mut self) {
+        let start = self
+            .last_upload_dir
+            .clone()
+            .filter(|dir| dir.is_dir())
+            .unwrap_or_else(home_dir);
+        self.picker = Some(Picker::new(PickMode::File, start));
+    }
+
+    /// Opens the picker to choose the save dialog's folder: the folder typed there if it
+    /// exists, else its nearest existing ancestor, else the home folder.
+    pub fn browse_save_folder(&mut self) {
+        let Some(dialog) = &self.save else {
+            return;
+        };
+        let typed = expand_tilde(&dialog.folder);
+        let start = typed
+            .ancestors()
+            .find(|dir| !dir.as_os_str().is_empty() && dir.is_dir())
+            .map(Path::to_owned)
+            .unwrap_or_else(home_dir);
+        self.picker = Some(Picker::new(PickMode::Folder, start));
+    }
+
+    /// The picker's choice: a file to upload (returned as the upload's command), or the save
+    /// dialog's folder. The picker closes.
+    pub fn picked(&mut self, path: PathBuf) -> Option<Result<Command, String>> {
+        let picker = self.picker.take()?;
+        match picker.mode {
+            PickMode::File => {
+                self.last_upload_dir = Some(picker.dir);
+                Some(self.upload(&path))
+            }
+            PickMode::Folder => {
+                if let Some(dialog) = &mut self.save {
+                    dialog.set_folder(path);
+                }
+                None
+            }
+        }
     }
 
     /// Starts uploading the file at `path` under its file name; returns the command to run it,

@@ -6,6 +6,7 @@
 //! that the caller drains with [`App::take_commands`] and hands to the network thread.
 
 mod files;
+mod save;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use proto::nick::{MAX_NICK_LEN, validate_nick};
 pub use files::{
     Files, MAX_SAMPLES, Sample, SideView, Transfer, TransferState, human_bytes, human_duration,
 };
+pub use save::{SaveCheck, SaveDialog};
 pub use session::{ConnState, ConvKey, Conversation, Line, Session, TabView};
 
 use crate::net::{Command, LoginError, Update};
@@ -230,6 +232,35 @@ impl App {
         match session.files.download(name) {
             Ok(command) => self.commands.push(command),
             Err(error) => self.notify(format!("Cannot download {name}: {error}")),
+        }
+    }
+
+    /// Download pressed for `name`: opens the "save as" dialog (nothing starts yet).
+    pub fn ask_download(&mut self, name: &str) {
+        if let Some(session) = self.session_mut() {
+            session.files.ask_download(name);
+        }
+    }
+
+    /// Save (or, with `replace`, Replace) pressed in the save dialog: starts the download if
+    /// the dialog's target is fine; otherwise the dialog shows why.
+    pub fn confirm_save(&mut self, replace: bool) {
+        if let Some(command) = self
+            .session_mut()
+            .and_then(|s| s.files.confirm_save(replace))
+        {
+            self.commands.push(command);
+        }
+    }
+
+    /// The picker chose `path`: uploads it (file mode) or fills the save dialog's folder.
+    pub fn picked(&mut self, path: PathBuf) {
+        let Some(result) = self.session_mut().and_then(|s| s.files.picked(path)) else {
+            return;
+        };
+        match result {
+            Ok(command) => self.commands.push(command),
+            Err(error) => self.notify(format!("Cannot upload: {error}")),
         }
     }
 

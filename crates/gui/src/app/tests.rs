@@ -532,3 +532,86 @@ fn unsafe_names_and_blank_paths_start_nothing() {
     ));
     assert_eq!(session(&app).files.upload_path, "", "the box is cleared");
 }
+
+#[test]
+fn download_asks_first_and_starts_only_on_a_valid_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().files.download_dir = dir.path().to_owned();
+    app.apply(Update::Files(vec![file("notes.txt", 1000, "bob")]));
+    app.ask_download("notes.txt");
+    assert!(app.take_commands().is_empty(), "nothing starts before Save");
+    let dialog = session(&app).files.save.clone().unwrap();
+    assert_eq!(dialog.folder, dir.path().display().to_string());
+    assert_eq!((dialog.name.as_str(), dialog.size), ("notes.txt", 1000));
+
+    // A bad name: the dialog stays with a message.
+    app.session_mut().unwrap().files.save.as_mut().unwrap().name = "a/b".into();
+    app.confirm_save(false);
+    assert!(app.take_commands().is_empty());
+    let dialog = session(&app).files.save.as_ref().unwrap();
+    assert!(dialog.problem.as_deref().unwrap().contains("a/b"));
+
+    // The target exists: Save asks, Replace goes ahead.
+    std::fs::write(dir.path().join("mine.txt"), b"x").unwrap();
+    app.session_mut().unwrap().files.save.as_mut().unwrap().name = "mine.txt".into();
+    app.confirm_save(false);
+    assert!(app.take_commands().is_empty());
+    assert!(session(&app).files.save.as_ref().unwrap().exists.is_some());
+    app.confirm_save(true);
+    let commands = app.take_commands();
+    let [Command::Download { name, dest, .. }] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(name, "notes.txt", "the server's name is downloaded");
+    assert_eq!(
+        dest,
+        &dir.path().join("mine.txt"),
+        "saved as the chosen name"
+    );
+    assert_eq!(session(&app).files.save, None, "the dialog closed");
+    assert_eq!(session(&app).files.transfers.len(), 1);
+}
+
+#[test]
+fn the_picker_uploads_a_file_or_fills_the_save_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("song.ogg"), b"la").unwrap();
+    let mut app = logged_in(vec![]);
+    app.apply(Update::Files(vec![file("notes.txt", 10, "bob")]));
+
+    app.session_mut().unwrap().files.open_upload_picker();
+    let files = &mut app.session_mut().unwrap().files;
+    let picker = files.picker.as_mut().unwrap();
+    assert_eq!(picker.mode, crate::picker::PickMode::File);
+    picker.go(dir.path().to_owned());
+    app.picked(dir.path().join("song.ogg"));
+    assert!(matches!(
+        app.take_commands().as_slice(),
+        [Command::Upload { path, .. }] if path == &dir.path().join("song.ogg")
+    ));
+    let files = &session(&app).files;
+    assert_eq!(files.picker, None, "the picker closed");
+    assert_eq!(files.last_upload_dir.as_deref(), Some(dir.path()));
+
+    // From the save dialog: the folder picker, its choice goes into the folder field.
+    app.ask_download("notes.txt");
+    let files = &mut app.session_mut().unwrap().files;
+    files.save.as_mut().unwrap().folder = dir.path().join("not/yet").display().to_string();
+    files.browse_save_folder();
+    let picker = files.picker.as_ref().unwrap();
+    assert_eq!(picker.mode, crate::picker::PickMode::Folder);
+    assert_eq!(
+        picker.dir,
+        dir.path(),
+        "opens at the nearest existing folder"
+    );
+    app.picked(dir.path().to_owned());
+    assert!(app.take_commands().is_empty());
+    let files = &session(&app).files;
+    assert_eq!(files.picker, None);
+    assert_eq!(
+        files.save.as_ref().unwrap().folder,
+        dir.path().display().to_string()
+    );
+}

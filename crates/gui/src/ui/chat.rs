@@ -24,9 +24,9 @@ use eframe::egui::{
     TextEdit, TextFormat, text::LayoutJob,
 };
 
-use super::files;
 use super::look::{full_time, nick_color, short_time};
 use super::{UiState, error_color, ok_color, warn_color};
+use super::{files, picker};
 use crate::app::{App, ConnState, ConvKey, Line, Session, SideView};
 
 pub(super) fn show(ui: &mut egui::Ui, app: &mut App, state: &mut UiState) {
@@ -62,6 +62,7 @@ pub(super) fn show(ui: &mut egui::Ui, app: &mut App, state: &mut UiState) {
                 .show(ui, |ui| files::transfers(ui, session, &mut actions));
         }
         egui::CentralPanel::default().show(ui, |ui| room(ui, session, &mut disconnect));
+        picker::show(ui, &mut session.files, &mut actions);
         files::drop_hint(ui);
     }
     if send {
@@ -293,6 +294,8 @@ fn room(ui: &mut egui::Ui, session: &Session, back_to_login: &mut bool) {
 fn input_line(ui: &mut egui::Ui, session: &mut Session, state: &mut UiState) -> bool {
     let mut send = false;
     let online = session.conn == ConnState::Connected;
+    // While a dialog is up the keyboard is its own; the input takes the focus afterwards.
+    let dialog_open = session.files.save.is_some() || session.files.picker.is_some();
     let conv = session.active_conversation_mut();
     let hint = match conv.peer() {
         Some(peer) => format!("Message {peer} (private)"),
@@ -315,7 +318,7 @@ fn input_line(ui: &mut egui::Ui, session: &mut Session, state: &mut UiState) -> 
         if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
             send = true;
         }
-        if send || std::mem::take(&mut state.focus_input) {
+        if send || (!dialog_open && std::mem::take(&mut state.focus_input)) {
             response.request_focus();
         }
     });

@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! ┌ People (3) │ Files (2) ┐      ⬇ notes.txt  [█████████░░░] 71% · 3.1 MiB/s · 2 s left [Cancel] [Details]
-//! │ [path to upload] [Upload]│    ⬆ song.ogg   [████████████] uploaded, verified and listed
+//! │ [path] [Browse…] [Upload]│    ⬆ song.ogg   [████████████] uploaded, verified and listed
 //! │ notes.txt    [Download] │     ── inspector (Details): RTT, window, rates, losses ──
 //! │ 1.2 MiB · bob · 14:02   │
 //! ```
+//!
+//! Download opens the "save as" dialog and Browse… the file picker (`picker.rs`).
 //!
 //! Like the rest of `ui`, this only draws the state and turns clicks into [`FileAction`]s that
 //! `chat::show` applies to the [`App`] once the frame's panels are drawn.
@@ -25,7 +27,18 @@ use egui_plot::{Line, Plot, PlotPoints};
 /// What the user asked for in the Files panel or a transfer row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum FileAction {
+    /// Download pressed: ask where to save.
     Download(String),
+    /// Save or Replace in the save dialog.
+    Save {
+        replace: bool,
+    },
+    CancelSave,
+    BrowseSaveFolder,
+    BrowseUpload,
+    /// The picker's choice (a file to upload or the folder to save in).
+    Picked(PathBuf),
+    ClosePicker,
     Upload(PathBuf),
     UploadTyped,
     Cancel(u64),
@@ -37,7 +50,29 @@ pub(super) enum FileAction {
 /// Applies an action to the app.
 pub(super) fn apply(app: &mut App, action: FileAction) {
     match action {
-        FileAction::Download(name) => app.download(&name),
+        FileAction::Download(name) => app.ask_download(&name),
+        FileAction::Save { replace } => app.confirm_save(replace),
+        FileAction::Picked(path) => app.picked(path),
+        FileAction::CancelSave => {
+            if let Some(session) = app.session_mut() {
+                session.files.cancel_save();
+            }
+        }
+        FileAction::BrowseSaveFolder => {
+            if let Some(session) = app.session_mut() {
+                session.files.browse_save_folder();
+            }
+        }
+        FileAction::BrowseUpload => {
+            if let Some(session) = app.session_mut() {
+                session.files.open_upload_picker();
+            }
+        }
+        FileAction::ClosePicker => {
+            if let Some(session) = app.session_mut() {
+                session.files.picker = None;
+            }
+        }
         FileAction::Upload(path) => app.upload(&path),
         FileAction::UploadTyped => app.upload_typed(),
         FileAction::Cancel(id) => app.cancel_transfer(id),
@@ -102,6 +137,14 @@ pub(super) fn panel(ui: &mut egui::Ui, session: &mut Session, actions: &mut Vec<
                 let button = ui
                     .button("Upload")
                     .on_hover_text("Share this file on the server");
+                if ui
+                    .button("Browse…")
+                    .on_hover_text("Choose a file to upload in the file picker")
+                    .accessible_name("Browse for a file to upload")
+                    .clicked()
+                {
+                    actions.push(FileAction::BrowseUpload);
+                }
                 let field = ui
                     .add(
                         TextEdit::singleline(&mut files.upload_path)
@@ -118,7 +161,7 @@ pub(super) fn panel(ui: &mut egui::Ui, session: &mut Session, actions: &mut Vec<
     });
     ui.label(
         RichText::new(format!(
-            "…or drop files onto the window. Downloads go to {}.",
+            "…or drop files onto the window. Downloads are offered to {}.",
             files.download_dir.display()
         ))
         .small()
@@ -140,8 +183,8 @@ pub(super) fn panel(ui: &mut egui::Ui, session: &mut Session, actions: &mut Vec<
                         if ui
                             .small_button("Download")
                             .on_hover_text(format!(
-                                "Save to {}",
-                                files.download_dir.join(&file.name).display()
+                                "Save it (in {} unless you choose another folder)",
+                                files.download_dir.display()
                             ))
                             .accessible_name(format!("Download {}", file.name))
                             .clicked()

@@ -8,6 +8,7 @@ mod chat;
 mod files;
 mod login;
 mod look;
+mod picker;
 
 use std::collections::HashMap;
 use std::time::Duration;
