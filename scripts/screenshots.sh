@@ -20,7 +20,7 @@ HEIGHT=640
 # Where things are in the window (x y), for the clicks of the transfer screenshot.
 FILES_TAB="880 18"
 SLIDES_DOWNLOAD="934 174"
-UPLOAD_BOX="838 68"
+UPLOAD_BOX="795 68"
 UPLOAD_BUTTON="942 68"
 DETAILS="723 557"
 
@@ -209,6 +209,8 @@ sleep 1
 xdotool mousemove $FILES_TAB click 1          # the Files switch at the top of the right panel
 sleep 0.5
 xdotool mousemove $SLIDES_DOWNLOAD click 1    # Download lecture-slides.pdf (second in the list)
+sleep 0.7
+xdotool key Return                            # the save dialog: keep its folder and name
 sleep 1
 # And an upload, typed into the upload box: its inspector shows the congestion window.
 head -c $((40 << 20)) /dev/urandom >"$WORK/field-recording.wav"
