@@ -69,6 +69,22 @@ pub use event::{Event, EventStream};
 pub use handshake::ServerInfo;
 pub use options::{ConnectOptions, ReconnectPolicy, Timeouts};
 pub use proto::{ChatMessage, Direction, ErrorCode, FileInfo};
+
+/// A size for people, in binary units: `0 B`, `1452 B` → `1.4 KiB`, `64.0 MiB`, `5.0 GiB`.
+/// Shared by every front end so sizes read the same in the terminal and the GUI.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
 pub use transfers::{
     TransferCanceller, TransferHandle, TransferOutcome, TransferProgress, TransferStats, save_path,
 };

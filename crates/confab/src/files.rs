@@ -184,20 +184,7 @@ pub(crate) fn table(files: &[FileInfo]) -> Vec<String> {
         .collect()
 }
 
-/// `0 B`, `1452 B`, `1.4 KiB`, `64.0 MiB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub(crate) use client::human_bytes;
 
 fn seconds(d: Duration) -> String {
     let secs = d.as_secs_f64();

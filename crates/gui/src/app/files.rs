@@ -425,20 +425,7 @@ impl Files {
     }
 }
 
-/// A size for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use client::human_bytes;
 
 /// A duration for people: `12 s`, `3 min 05 s`, `1 h 02 min`.
 pub fn human_duration(d: Duration) -> String {
