@@ -12,11 +12,13 @@
 //!   *malformed* message (answer with an error, keep the session) from *undecodable* bytes (close).
 //! - [`nick`]: the nickname rules, so a client can check before it asks.
 //! - [`file_name`]: what a shared file may be called (a bare name, never a path).
+//! - [`hex`]: the wire form of transfer keys and hashes.
 //!
 //! Start at [`ClientMsg`]: every request a client can make, in the order a session uses them.
 
 pub mod codec;
 pub mod file_name;
+pub mod hex;
 pub mod message;
 pub mod nick;
 

@@ -11,7 +11,6 @@
 //! The hub decides (catalog, limits, ownership); this module does the I/O it asks for and
 //! reports each transfer's end back to the hub as a [`Command`].
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -175,7 +174,7 @@ impl FileService {
         session: SessionId,
         file: &FileInfo,
     ) -> Result<Offer, (ErrorCode, String)> {
-        let hash = parse_hash(&file.hash).ok_or_else(|| {
+        let hash = proto::hex::from_hex32(&file.hash).ok_or_else(|| {
             (
                 ErrorCode::Malformed,
                 "hash must be 64 hex digits".to_string(),
@@ -299,17 +298,6 @@ fn fresh_params(size: u64) -> Result<(TransferParams, [u8; 32]), (ErrorCode, Str
     Ok((params, key))
 }
 
-fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 fn storage_error(what: &str, err: &io::Error) -> (ErrorCode, String) {
     let code = if is_disk_full(err) {
         ErrorCode::StorageFull
@@ -365,7 +353,7 @@ fn sweep_stale_parts(dir: &Path, grace: Duration) {
         return;
     };
     let now = SystemTime::now();
-    let mut removed = HashMap::new();
+    let mut removed = 0usize;
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -379,26 +367,17 @@ fn sweep_stale_parts(dir: &Path, grace: Duration) {
             .and_then(|t| now.duration_since(t).ok())
             .unwrap_or_default();
         if age > grace && std::fs::remove_file(&path).is_ok() {
-            removed.insert(name, age);
+            removed += 1;
         }
     }
-    if !removed.is_empty() {
-        info!(count = removed.len(), "removed abandoned partial uploads");
+    if removed > 0 {
+        info!(count = removed, "removed abandoned partial uploads");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashes_parse_only_as_64_hex_digits() {
-        let hex = "00ff".repeat(16);
-        let parsed = parse_hash(&hex).unwrap();
-        assert_eq!((parsed[0], parsed[1]), (0x00, 0xff));
-        assert!(parse_hash("zz").is_none());
-        assert!(parse_hash(&"g".repeat(64)).is_none());
-    }
 
     #[test]
     fn sweep_keeps_young_parts_and_bodies() {

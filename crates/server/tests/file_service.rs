@@ -12,14 +12,6 @@ use rudp::{Side, TransferId, TransferParams};
 use rudp_tokio::files::{FileSink, FileSource};
 use rudp_tokio::{Endpoint, EndpointConfig, Role, TransferSpec};
 
-fn key_from_hex(hex: &str) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-    key
-}
-
 struct Offer {
     transfer: u64,
     key: [u8; 32],
@@ -40,7 +32,7 @@ fn offer(msg: ServerMsg, tcp: SocketAddr, want: Direction) -> Offer {
             assert_eq!(direction, want);
             Offer {
                 transfer,
-                key: key_from_hex(&key),
+                key: proto::hex::from_hex32(&key).expect("64 hex digits"),
                 server: SocketAddr::new(tcp.ip(), udp_port.unwrap_or(tcp.port())),
                 file,
             }

@@ -53,7 +53,7 @@ use tokio::task::JoinHandle;
 use crate::client::Client;
 use crate::driver::Command;
 use crate::error::ClientError;
-use offer::{Offer, UploadAnswer, to_hex};
+use offer::{Offer, UploadAnswer};
 use task::{Kind, Running};
 
 /// The transfer engine's counters and estimates (RTT, congestion window, pacing and delivery
@@ -379,7 +379,7 @@ impl Client {
             path: path.clone(),
             error,
         })?;
-        let hash = to_hex(&hash);
+        let hash = proto::hex::to_hex(&hash);
         let answer = self
             .request("upload", |reply| Command::Upload {
                 name: name.clone(),

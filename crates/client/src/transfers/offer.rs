@@ -41,7 +41,7 @@ pub(crate) enum UploadAnswer {
 impl Offer {
     /// The engine's parameters, checked: a key of 32 bytes, the listed size.
     pub(crate) fn params(&self) -> Result<TransferParams, ClientError> {
-        let key = parse_hex32(&self.key)
+        let key = proto::hex::from_hex32(&self.key)
             .ok_or_else(|| ClientError::Protocol("the transfer key is not 64 hex digits".into()))?;
         Ok(TransferParams {
             transfer_id: TransferId(self.transfer),
@@ -67,51 +67,11 @@ impl Offer {
 
     /// The listed BLAKE3, checked.
     pub(crate) fn hash(&self) -> Result<[u8; 32], ClientError> {
-        parse_hex32(&self.file.hash).ok_or_else(|| {
+        proto::hex::from_hex32(&self.file.hash).ok_or_else(|| {
             ClientError::Protocol(format!(
                 "the server announced {:?} as the BLAKE3 of {}; that is not 64 hex digits",
                 self.file.hash, self.file.name
             ))
         })
-    }
-}
-
-/// 64 hex digits (either case) as 32 bytes.
-pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
-}
-
-/// 32 bytes as 64 lowercase hex digits (how the protocol writes hashes).
-pub(crate) fn to_hex(bytes: &[u8; 32]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trips_and_rejects_junk() {
-        let bytes: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
-        let text = to_hex(&bytes);
-        assert_eq!(text.len(), 64);
-        assert_eq!(parse_hex32(&text), Some(bytes));
-        assert_eq!(parse_hex32(&text.to_uppercase()), Some(bytes));
-        assert_eq!(parse_hex32(&text[..62]), None);
-        assert_eq!(parse_hex32(&format!("{}zz", &text[..62])), None);
-        assert_eq!(parse_hex32(&"é".repeat(32)), None);
     }
 }

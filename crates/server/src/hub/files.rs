@@ -108,6 +108,7 @@ impl Hub {
             Ok(listed) => listed,
             Err(err) => return self.queue_error(session, req, ErrorCode::Internal, err),
         };
+        let listed_before = listed.clone();
         match plan_upload(&request, listed, body_stored) {
             UploadPlan::Refuse(code, message) => self.refuse(session, req, code, message),
             UploadPlan::AlreadyListed(file) => {
@@ -118,7 +119,10 @@ impl Hub {
                 });
                 self.outbox.push(Out::To(session, frame));
             }
-            UploadPlan::ListStoredBody(file) => self.list(session, req, None, file),
+            UploadPlan::ListStoredBody(file) => {
+                let previous = listed_before.filter(|old| old.hash != file.hash);
+                self.list(session, req, None, file, previous);
+            }
             UploadPlan::Transfer(file) => {
                 if self
                     .transfers
@@ -129,7 +133,7 @@ impl Hub {
                         session,
                         req,
                         ErrorCode::TooManyTransfers,
-                        "this exact content is being uploaded right now; retry when that                          upload ends"
+                        "this exact content is being uploaded right now; retry when that upload ends"
                             .into(),
                     );
                 }
@@ -142,7 +146,7 @@ impl Hub {
                         req,
                         ErrorCode::StorageFull,
                         format!(
-                            "the server has no room for {} bytes; nothing was transferred — ask                              its operator to free space",
+                            "the server has no room for {} bytes; nothing was transferred — ask its operator to free space",
                             file.size
                         ),
                     );
@@ -187,26 +191,26 @@ impl Hub {
             (Ended::Done, None) => {}
             (Ended::Done, Some((mut file, replace))) => {
                 // The name may have been taken meanwhile by another upload.
-                match self.store.file(&file.name) {
+                let previous = match self.store.file(&file.name) {
                     Ok(Some(listed)) if listed.hash != file.hash && !replace => {
                         let frame = self.encode(&ServerMsg::TransferFailed {
                             transfer,
                             code: ErrorCode::FileExists,
                             message: format!(
-                                "while you uploaded, someone else shared a different {};                                  upload again with --replace or --as NAME (it will be instant)",
+                                "while you uploaded, someone else shared a different {}; upload again with --replace or --as NAME (it will be instant)",
                                 file.name
                             ),
                         });
                         self.outbox.push(Out::To(session, frame));
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(listed) => listed.filter(|old| old.hash != file.hash),
                     Err(err) => {
                         return self.queue_error(session, active.req, ErrorCode::Internal, err);
                     }
-                }
+                };
                 file.ts = now_ms();
-                self.list(session, active.req, Some(transfer), file);
+                self.list(session, active.req, Some(transfer), file, previous);
             }
             (Ended::Failed(code, message), _) => {
                 info!(session, transfer, ?code, %message, "transfer failed");
@@ -221,17 +225,16 @@ impl Hub {
     }
 
     /// Lists a file whose body is verified and in place, tells the uploader and everyone.
+    /// `replaced`: the entry of the same name with other content that this one replaces (its
+    /// body is deleted once no name uses it).
     fn list(
         &mut self,
         session: SessionId,
         req: Option<u64>,
         transfer: Option<u64>,
         file: FileInfo,
+        replaced: Option<FileInfo>,
     ) {
-        let replaced = match self.store.file(&file.name) {
-            Ok(listed) => listed.filter(|old| old.hash != file.hash),
-            Err(err) => return self.queue_error(session, req, ErrorCode::Internal, err),
-        };
         if let Err(err) = self.store.put_file(&file) {
             return self.queue_error(session, req, ErrorCode::Internal, err);
         }
@@ -279,7 +282,7 @@ impl Hub {
             req,
             transfer: offer.transfer,
             direction,
-            key: hex(&offer.key),
+            key: proto::hex::to_hex(&offer.key),
             udp_port: self.files.udp_port(),
             file,
         });
@@ -313,16 +316,6 @@ impl Hub {
         let frame = self.encode(&ServerMsg::Error { req, code, message });
         self.outbox.push(Out::To(session, frame));
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// What to do with an `upload` request, decided from the catalog alone.
