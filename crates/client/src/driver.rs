@@ -10,7 +10,7 @@
 //! the task says `quit` to the server and ends.
 //!
 //! File-sharing frames (`file_list`, `transfer`, `upload_done`, `transfer_failed`,
-//! `file_added`) are routed in `driver/files.rs`.
+//! `transfer_stats`, `file_added`) are routed in `driver/files.rs`.
 
 mod files;
 
@@ -27,7 +27,7 @@ use crate::error::ClientError;
 use crate::event::Event;
 use crate::handshake::{self, LoginOk};
 use crate::options::ConnectOptions;
-use crate::transfers::offer::{Offer, UploadAnswer, Verdict};
+use crate::transfers::offer::{Offer, SenderFigures, UploadAnswer, Verdict};
 
 /// Longest wait for the server's `bye` after we said `quit`.
 const QUIT_GRACE: Duration = Duration::from_secs(5);
@@ -144,6 +144,8 @@ pub(crate) struct Driver {
     /// Transfers set up on this connection, by transfer id: where their `upload_done` or
     /// `transfer_failed` goes.
     verdicts: HashMap<u64, Verdict>,
+    /// Downloads set up on this connection, by transfer id: where their `transfer_stats` go.
+    sender_figures: HashMap<u64, SenderFigures>,
 }
 
 impl Driver {
@@ -172,6 +174,7 @@ impl Driver {
             next_req: 1,
             pending: HashMap::new(),
             verdicts: HashMap::new(),
+            sender_figures: HashMap::new(),
         };
         driver.emit(Event::LoggedIn {
             nick: login.nick,
@@ -349,7 +352,8 @@ impl Driver {
             | ServerMsg::FileAdded { .. }
             | ServerMsg::Transfer { .. }
             | ServerMsg::UploadDone { .. }
-            | ServerMsg::TransferFailed { .. }) => {
+            | ServerMsg::TransferFailed { .. }
+            | ServerMsg::TransferStats { .. }) => {
                 return self.handle_file_msg(conn, msg).await;
             }
             other @ (ServerMsg::Welcome { .. } | ServerMsg::LoggedIn { .. }) => {
@@ -456,6 +460,7 @@ impl Driver {
             ),
             Command::Cancel { transfer } => {
                 self.verdicts.remove(&transfer);
+                self.sender_figures.remove(&transfer);
                 return conn.send(&ClientMsg::Cancel { transfer }).await;
             }
         };
@@ -614,6 +619,8 @@ impl Driver {
         for (_, verdict) in self.verdicts.drain() {
             let _ = verdict.send(Err(err()));
         }
+        // Dropping the senders leaves each download's last figures in place.
+        self.sender_figures.clear();
     }
 
     /// Emits a chat message unless it is not newer than the last one emitted (a duplicate from

@@ -21,9 +21,9 @@
 //! [`Client::download`] and [`Client::upload`] set a transfer up on the control channel and
 //! move the bytes over confab's reliable UDP ([`rudp`], driven by `rudp-tokio`) from one UDP
 //! endpoint per client, bound on first use. Each returns a [`TransferHandle`]: progress
-//! ([`TransferProgress`], with the engine's RTT, window and loss figures), cancel, and the
-//! [`TransferOutcome`]. Interrupted transfers resume in both directions. Files added by anyone
-//! arrive as [`Event::FileAdded`].
+//! ([`TransferProgress`], with the engine's RTT, window and loss figures — for a download also
+//! the server's sender's, [`SenderStats`]), cancel, and the [`TransferOutcome`]. Interrupted
+//! transfers resume in both directions. Files added by anyone arrive as [`Event::FileAdded`].
 //!
 //! # Layout
 //! - [`client`](Client) — [`Connector`] (connect, then log in; retry another nick on the same
@@ -68,7 +68,7 @@ pub use error::ClientError;
 pub use event::{Event, EventStream};
 pub use handshake::ServerInfo;
 pub use options::{ConnectOptions, ReconnectPolicy, Timeouts};
-pub use proto::{ChatMessage, Direction, ErrorCode, FileInfo};
+pub use proto::{ChatMessage, Direction, ErrorCode, FileInfo, SenderStats};
 
 /// A size for people, in binary units: `0 B`, `1452 B` → `1.4 KiB`, `64.0 MiB`, `5.0 GiB`.
 /// Shared by every front end so sizes read the same in the terminal and the GUI.

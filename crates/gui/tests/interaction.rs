@@ -494,6 +494,10 @@ fn upload_by_path_then_download_it_verified_into_the_download_folder() {
         shows(h, "notes.txt — network figures")
     });
     assert!(shows(&harness, "RTT (smoothed / min / latest)"));
+    assert!(
+        shows(&harness, "from the server's sender"),
+        "a download's window and losses are labelled as the server's"
+    );
 }
 
 /// A file dropped on the window, as the windowing backend would hand it over.

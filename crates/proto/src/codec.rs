@@ -193,6 +193,50 @@ mod tests {
         ));
     }
 
+    const TRANSFER_STATS: &[u8] = br#"{"type":"transfer_stats","transfer":7,"cwnd":120000,"bytes_in_flight":96000,"packets_sent":4100,"packets_lost":37,"data_bytes_retransmitted":53724,"smoothed_rtt_us":41800,"min_rtt_us":40100,"pacing_rate":6250000,"delivery_rate":5900000}"#;
+
+    fn transfer_stats() -> ServerMsg {
+        ServerMsg::TransferStats {
+            transfer: 7,
+            sender: crate::SenderStats {
+                cwnd: 120_000,
+                bytes_in_flight: 96_000,
+                packets_sent: 4100,
+                packets_lost: 37,
+                data_bytes_retransmitted: 53_724,
+                smoothed_rtt_us: 41_800,
+                min_rtt_us: 40_100,
+                pacing_rate: 6_250_000,
+                delivery_rate: 5_900_000,
+            },
+        }
+    }
+
+    #[test]
+    fn transfer_stats_is_one_flat_object_as_in_protocol_md() {
+        let frame = encode_msg(&transfer_stats(), MAX_FRAME_BYTES).unwrap();
+        assert_eq!(&frame[4..], TRANSFER_STATS);
+        assert_eq!(decode_server(TRANSFER_STATS).unwrap(), transfer_stats());
+    }
+
+    #[test]
+    fn transfer_stats_takes_extra_fields_and_refuses_missing_ones() {
+        // A newer server may report more figures: an older client still reads the rest.
+        let mut newer = TRANSFER_STATS[..TRANSFER_STATS.len() - 1].to_vec();
+        newer.extend_from_slice(br#","ptos":3}"#);
+        assert_eq!(decode_server(&newer).unwrap(), transfer_stats());
+        assert!(matches!(
+            decode_server(br#"{"type":"transfer_stats","transfer":7,"cwnd":1}"#),
+            Err(DecodeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode_server(
+                br#"{"type":"transfer_stats","transfer":-1,"cwnd":1,"bytes_in_flight":0,"packets_sent":0,"packets_lost":0,"data_bytes_retransmitted":0,"smoothed_rtt_us":0,"min_rtt_us":0,"pacing_rate":0,"delivery_rate":0}"#
+            ),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
     #[test]
     fn wire_form_matches_protocol_md() {
         let frame = encode_msg(

@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`message`]: [`ClientMsg`] (client → server requests) and [`ServerMsg`] (server → client
-//!   replies and events), [`ChatMessage`], and the typed [`ErrorCode`]s.
+//!   replies and events), [`ChatMessage`], [`SenderStats`] (a download's sender, as the
+//!   server reports it), and the typed [`ErrorCode`]s.
 //! - [`codec`]: framing ([`encode_frame`], [`decode_frame`]) and message decoding that tells a
 //!   *malformed* message (answer with an error, keep the session) from *undecodable* bytes (close).
 //! - [`nick`]: the nickname rules, so a client can check before it asks.
@@ -27,7 +28,7 @@ pub use codec::{
     encode_frame, encode_msg,
 };
 pub use file_name::{FileNameError, validate_file_name};
-pub use message::{ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, ServerMsg};
+pub use message::{ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, SenderStats, ServerMsg};
 pub use nick::{NickError, validate_nick};
 
 /// The control-protocol version this build speaks; sent in `hello` and `welcome`.

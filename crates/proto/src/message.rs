@@ -3,7 +3,7 @@
 //! Every message is a JSON object with a `type` field (snake_case variant name). Requests that
 //! expect an answer carry an optional `req` number chosen by the client; the answer (or the error)
 //! echoes it, so a client can have several requests in flight. Events the server pushes on its own
-//! (`message`, `joined`, `left`, `ping`, `bye`) carry no `req`.
+//! (`message`, `joined`, `left`, `ping`, `bye`, `transfer_stats`) carry no `req`.
 
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,30 @@ pub enum Direction {
     Upload,
 }
 
+/// The figures of a transfer's data sender (its congestion controller and loss recovery), in
+/// `transfer_stats`. Counters cover the transfer so far; estimates are the latest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderStats {
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Bytes sent and neither acknowledged nor declared lost, bytes.
+    pub bytes_in_flight: u64,
+    /// Packets sent (data, ACK-only and probes alike), packets.
+    pub packets_sent: u64,
+    /// Packets declared lost, packets.
+    pub packets_lost: u64,
+    /// File bytes sent again after a loss, bytes.
+    pub data_bytes_retransmitted: u64,
+    /// Smoothed round-trip time (RFC 9002 §5.3), microseconds.
+    pub smoothed_rtt_us: u64,
+    /// Smallest round-trip time seen, microseconds.
+    pub min_rtt_us: u64,
+    /// Pacing rate, bytes per second (0: not paced).
+    pub pacing_rate: u64,
+    /// Latest delivery-rate sample, bytes per second.
+    pub delivery_rate: u64,
+}
+
 /// A reply or event from the server to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -302,6 +326,18 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// What went wrong and what to do, for people.
         message: String,
+    },
+    /// The server's sender of a running download, as seen from its end: the congestion
+    /// window, losses and retransmissions that only the sending side knows. Sent to the session
+    /// that owns the download about every 250 ms while its bytes flow, never after it ended;
+    /// skipped when the session's queue is filling up. Purely informative: a client may ignore
+    /// it.
+    TransferStats {
+        /// The download's transfer id.
+        transfer: u64,
+        /// The figures, flattened into this object.
+        #[serde(flatten)]
+        sender: SenderStats,
     },
     /// The answer to a client `ping`.
     Pong {

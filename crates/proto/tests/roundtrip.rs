@@ -4,8 +4,8 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use proto::{
-    ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, MAX_FRAME_BYTES, ServerMsg,
-    decode_client, decode_frame, decode_server, encode_msg,
+    ChatMessage, ClientMsg, Direction, ErrorCode, FileInfo, MAX_FRAME_BYTES, SenderStats,
+    ServerMsg, decode_client, decode_frame, decode_server, encode_msg,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -77,6 +77,35 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         TransferAborted,
         Internal,
     ])
+}
+
+fn sender_stats() -> impl Strategy<Value = SenderStats> {
+    (
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (cwnd, bytes_in_flight, packets_sent, packets_lost),
+                (data_bytes_retransmitted, smoothed_rtt_us, min_rtt_us, pacing_rate, delivery_rate),
+            )| SenderStats {
+                cwnd,
+                bytes_in_flight,
+                packets_sent,
+                packets_lost,
+                data_bytes_retransmitted,
+                smoothed_rtt_us,
+                min_rtt_us,
+                pacing_rate,
+                delivery_rate,
+            },
+        )
 }
 
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
@@ -209,6 +238,8 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 message,
             }
         }),
+        (any::<u64>(), sender_stats())
+            .prop_map(|(transfer, sender)| ServerMsg::TransferStats { transfer, sender }),
     ]
 }
 
@@ -250,5 +281,15 @@ proptest! {
     ) {
         let json = format!(r#"{{"type":"{ty}","{field}":{value}}}"#);
         let _ = decode_client(json.as_bytes());
+    }
+
+    #[test]
+    fn server_json_shaped_input_never_panics(
+        ty in prop::sample::select(vec!["transfer_stats", "transfer", "transfer_failed", "upload_done", "message", "nope"]),
+        field in prop::sample::select(vec!["transfer", "cwnd", "smoothed_rtt_us", "sender", "x"]),
+        value in prop_oneof![Just("1".to_string()), Just("\"x\"".to_string()), Just("null".to_string()), Just("-1".to_string()), Just("{}".to_string()), Just("18446744073709551616".to_string())],
+    ) {
+        let json = format!(r#"{{"type":"{ty}","{field}":{value}}}"#);
+        let _ = decode_server(json.as_bytes());
     }
 }

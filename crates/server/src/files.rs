@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use proto::{ErrorCode, FileInfo};
+use proto::{ErrorCode, FileInfo, SenderStats};
 use rudp::{Side, TransferId, TransferParams};
 use rudp_tokio::files::{FileSink, FileSource};
 use rudp_tokio::{Endpoint, EndpointConfig, Role, Transfer, TransferError, TransferSpec};
@@ -31,6 +31,10 @@ pub const FILES_DIR: &str = "files";
 
 /// Room left free on the disk beyond an upload's size, bytes: SQLite and logs need some too.
 const DISK_RESERVE: u64 = 64 << 20;
+
+/// How often a running download's sender figures go to its owner (`transfer_stats`): often
+/// enough for a live plot, rare enough to be nothing next to the data.
+const SENDER_STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +211,8 @@ impl FileService {
     }
 
     /// Spawns the task that waits for the transfer's end (or a cancel), finishes an upload's
-    /// body, and reports to the hub.
+    /// body, and reports to the hub. While a download runs it also samples the sender's figures
+    /// for its owner: only the sending side knows them, and for a download that is us.
     fn watch(
         &self,
         session: SessionId,
@@ -216,14 +221,32 @@ impl FileService {
         upload: Option<FileSink>,
     ) -> Offer {
         let id = transfer.id().0;
-        let (cancel, cancelled) = oneshot::channel::<()>();
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
         let hub = self.hub.clone();
+        let sampling = upload.is_none();
         self.runtime.spawn(async move {
-            let outcome = tokio::select! {
-                outcome = transfer.finished() => outcome,
-                Ok(()) = cancelled => {
-                    transfer.cancel();
-                    transfer.finished().await
+            let mut ticks = tokio::time::interval_at(
+                tokio::time::Instant::now() + SENDER_STATS_INTERVAL,
+                SENDER_STATS_INTERVAL,
+            );
+            // A late tick (a busy runtime) must not turn into a burst of samples.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut cancel_open = true;
+            // The samples and the end travel on the same channel from this one task, so the
+            // hub sees the last sample before the end and can drop anything later.
+            let outcome = loop {
+                tokio::select! {
+                    outcome = transfer.finished() => break outcome,
+                    asked = &mut cancelled, if cancel_open => {
+                        cancel_open = false;
+                        if asked.is_ok() {
+                            transfer.cancel();
+                            break transfer.finished().await;
+                        }
+                    }
+                    _ = ticks.tick(), if sampling => {
+                        sample_sender(&hub, session, id, &transfer.current().stats);
+                    }
                 }
             };
             let ended = match (outcome, upload) {
@@ -275,6 +298,43 @@ impl std::fmt::Debug for FileService {
             .field("dir", &self.dir)
             .field("udp", &self.endpoint.local_addr())
             .finish_non_exhaustive()
+    }
+}
+
+/// Hands the hub one `transfer_stats` sample of a download's sender. Never waits: a sample is
+/// superseded by the next one anyway, so a busy hub just misses it.
+fn sample_sender(
+    hub: &mpsc::WeakSender<Command>,
+    session: SessionId,
+    transfer: u64,
+    stats: &rudp::Stats,
+) {
+    // Nothing sent yet: the client has not reached the UDP endpoint, there is nothing to tell.
+    if stats.packets_sent == 0 {
+        return;
+    }
+    if let Some(hub) = hub.upgrade() {
+        let _ = hub.try_send(Command::TransferStats {
+            session,
+            transfer,
+            sender: sender_stats(stats),
+        });
+    }
+}
+
+/// The wire form of the figures only a sender has.
+fn sender_stats(stats: &rudp::Stats) -> SenderStats {
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    SenderStats {
+        cwnd: stats.cwnd,
+        bytes_in_flight: stats.bytes_in_flight,
+        packets_sent: stats.packets_sent,
+        packets_lost: stats.packets_lost,
+        data_bytes_retransmitted: stats.data_bytes_retransmitted,
+        smoothed_rtt_us: micros(stats.smoothed_rtt),
+        min_rtt_us: micros(stats.min_rtt),
+        pacing_rate: stats.pacing_rate,
+        delivery_rate: stats.delivery_rate,
     }
 }
 
@@ -378,6 +438,37 @@ fn sweep_stale_parts(dir: &Path, grace: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sender_stats_carry_units_of_the_wire() {
+        let stats = rudp::Stats {
+            cwnd: 64_000,
+            bytes_in_flight: 32_000,
+            packets_sent: 90,
+            packets_lost: 4,
+            data_bytes_retransmitted: 5808,
+            smoothed_rtt: Duration::from_micros(41_800),
+            min_rtt: Duration::from_millis(40),
+            pacing_rate: 1_000_000,
+            delivery_rate: 900_000,
+            data_bytes_received: 1,
+            ..rudp::Stats::default()
+        };
+        assert_eq!(
+            sender_stats(&stats),
+            SenderStats {
+                cwnd: 64_000,
+                bytes_in_flight: 32_000,
+                packets_sent: 90,
+                packets_lost: 4,
+                data_bytes_retransmitted: 5808,
+                smoothed_rtt_us: 41_800,
+                min_rtt_us: 40_000,
+                pacing_rate: 1_000_000,
+                delivery_rate: 900_000,
+            }
+        );
+    }
 
     #[test]
     fn sweep_keeps_young_parts_and_bodies() {

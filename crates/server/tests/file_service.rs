@@ -400,3 +400,104 @@ async fn a_stopped_server_releases_its_udp_port_at_once() {
             .unwrap();
     }
 }
+
+/// A receiver that takes its time over every write, so that a download lasts for seconds even
+/// on loopback.
+struct SlowSink;
+
+impl rudp::Sink for SlowSink {
+    fn write_at(&mut self, _offset: u64, _data: &[u8]) -> std::io::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        Ok(())
+    }
+}
+
+/// Sends a `ping` and reads up to its `pong`, returning the `transfer_stats` read meanwhile
+/// (a barrier: everything the server queued before the ping has been read).
+async fn stats_until_pong(raw: &mut Raw, req: u64) -> Vec<(u64, proto::SenderStats)> {
+    raw.send(&ClientMsg::Ping { req: Some(req) }).await;
+    let mut seen = Vec::new();
+    loop {
+        match raw.recv().await {
+            ServerMsg::Pong { req: Some(r) } if r == req => return seen,
+            ServerMsg::TransferStats { transfer, sender } => seen.push((transfer, sender)),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_downloader_gets_sender_stats_and_none_after_the_end() {
+    let server = TestServer::start(|_| {}).await;
+    let mut alice = Raw::login(server.addr, "alice").await;
+    let mut bob = Raw::login(server.addr, "bob").await;
+    let endpoint =
+        Endpoint::bind("127.0.0.1:0".parse().unwrap(), EndpointConfig::default()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("big.bin");
+    std::fs::write(&src, vec![7u8; 2_000_000]).unwrap();
+    upload(&mut alice, &endpoint, server.addr, &src, "big.bin").await;
+    assert!(matches!(
+        alice.recv_skipping_presence().await,
+        ServerMsg::UploadDone { .. }
+    ));
+
+    bob.send(&ClientMsg::Download {
+        req: Some(1),
+        name: "big.bin".into(),
+    })
+    .await;
+    let offer = loop {
+        // bob may see the file_added of alice's upload first.
+        match bob.recv_skipping_presence().await {
+            ServerMsg::FileAdded { .. } => {}
+            other => break offer(other, server.addr, Direction::Download),
+        }
+    };
+    // About 1400 packets at 2 ms each: the server's sender runs for seconds.
+    let role = Role::Receive {
+        sink: Box::new(SlowSink),
+        have: rudp::RangeSet::new(),
+    };
+    let transfer = endpoint
+        .start(TransferSpec::new(
+            params(&offer),
+            Side::Client {
+                server: offer.server,
+            },
+            role,
+        ))
+        .unwrap();
+
+    let (id, first) = loop {
+        if let ServerMsg::TransferStats { transfer, sender } = bob.recv().await {
+            break (transfer, sender);
+        }
+    };
+    assert_eq!(id, offer.transfer, "the stats name bob's download");
+    assert!(first.cwnd > 0, "{first:?}");
+    assert!(first.packets_sent > 0, "{first:?}");
+    assert!(first.smoothed_rtt_us > 0, "{first:?}");
+    let more = stats_until_pong(&mut bob, 2).await;
+    assert!(more.iter().all(|(t, _)| *t == offer.transfer));
+
+    bob.send(&ClientMsg::Cancel {
+        transfer: offer.transfer,
+    })
+    .await;
+    transfer.cancel();
+    // The cancel reaches the sender within milliseconds; let a sample that raced it drain.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    stats_until_pong(&mut bob, 3).await;
+    // Several sampling intervals later: nothing more came for the ended transfer.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let late = stats_until_pong(&mut bob, 4).await;
+    assert!(late.is_empty(), "stats after the end: {late:?}");
+
+    let seen_by_alice = stats_until_pong(&mut alice, 5).await;
+    assert!(
+        seen_by_alice.is_empty(),
+        "another session got bob's figures: {seen_by_alice:?}"
+    );
+    server.stop().await;
+}

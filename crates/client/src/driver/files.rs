@@ -3,10 +3,12 @@
 //! Listings and transfer offers answer a request by `req`, like chat answers. What follows an
 //! offer — `upload_done` once the server verified an upload, or `transfer_failed` — names the
 //! transfer instead, and goes to the [`Verdict`] channel registered when the offer was handed
-//! out (registered first, so no verdict can arrive before anyone listens for it).
+//! out (registered first, so no verdict can arrive before anyone listens for it). A download's
+//! `transfer_stats` (its sender's figures, from the server) go the same way, to the watch
+//! channel its task reads.
 
-use proto::{ClientMsg, ServerMsg, validate_file_name};
-use tokio::sync::oneshot;
+use proto::{ClientMsg, Direction, ServerMsg, validate_file_name};
+use tokio::sync::{oneshot, watch};
 
 use super::{Driver, End, Pending, lost};
 use crate::conn::Conn;
@@ -54,8 +56,16 @@ impl Driver {
                     self.unmatched("transfer", req, pending);
                     return self.cancel_transfer(conn, transfer).await;
                 }
+                // Routes of transfers whose task has ended are dead weight: drop them first.
+                self.verdicts.retain(|_, verdict| !verdict.is_closed());
+                self.sender_figures
+                    .retain(|_, figures| !figures.is_closed());
                 let (verdict_tx, verdict_rx) = oneshot::channel();
                 self.verdicts.insert(transfer, verdict_tx);
+                let (figures_tx, figures_rx) = watch::channel(None);
+                if direction == Direction::Download {
+                    self.sender_figures.insert(transfer, figures_tx);
+                }
                 let offer = Offer {
                     transfer,
                     direction,
@@ -64,6 +74,7 @@ impl Driver {
                     file,
                     peer: conn.peer(),
                     verdict: verdict_rx,
+                    sender: figures_rx,
                 };
                 let delivered = match pending {
                     Some(Pending::Download(reply)) => reply.send(Ok(offer)).is_ok(),
@@ -93,18 +104,32 @@ impl Driver {
                     other => self.unmatched("upload_done", req, other),
                 }
             }
+            ServerMsg::TransferStats { transfer, sender } => {
+                match self.sender_figures.get(&transfer) {
+                    Some(figures) => {
+                        // The download's task has ended: nobody will want its figures again.
+                        if figures.send(Some(sender)).is_err() {
+                            self.sender_figures.remove(&transfer);
+                        }
+                    }
+                    None => tracing::debug!(transfer, "transfer_stats for no download of ours"),
+                }
+            }
             ServerMsg::TransferFailed {
                 transfer,
                 code,
                 message,
-            } => match self.verdicts.remove(&transfer) {
-                Some(verdict) => {
-                    let _ = verdict.send(Err(ClientError::TransferFailed { code, message }));
+            } => {
+                self.sender_figures.remove(&transfer);
+                match self.verdicts.remove(&transfer) {
+                    Some(verdict) => {
+                        let _ = verdict.send(Err(ClientError::TransferFailed { code, message }));
+                    }
+                    None => {
+                        tracing::debug!(transfer, %message, "transfer_failed for no transfer of ours")
+                    }
                 }
-                None => {
-                    tracing::debug!(transfer, %message, "transfer_failed for no transfer of ours")
-                }
-            },
+            }
             other => tracing::debug!(?other, "not a file-sharing frame"),
         }
         None
@@ -112,6 +137,7 @@ impl Driver {
 
     async fn cancel_transfer(&mut self, conn: &mut Conn, transfer: u64) -> Option<End> {
         self.verdicts.remove(&transfer);
+        self.sender_figures.remove(&transfer);
         match conn.send(&ClientMsg::Cancel { transfer }).await {
             Ok(()) => None,
             Err(err) => Some(lost(err.to_string())),

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proto::{Direction, ErrorCode, FileInfo, validate_file_name};
+use proto::{Direction, ErrorCode, FileInfo, SenderStats, validate_file_name};
 use rudp_tokio::files::{FileSink, FileSource, hash_file};
 use rudp_tokio::{Endpoint, EndpointConfig, Role, TransferSpec};
 use serde::Serialize;
@@ -76,7 +76,16 @@ pub struct TransferProgress {
     /// The engine's figures: `smoothed_rtt`, `min_rtt`, `latest_rtt`, `cwnd` (bytes),
     /// `pacing_rate` and `delivery_rate` (bytes/s), `packets_lost`, `data_bytes_retransmitted`,
     /// `ptos`, `dropped_auth`, … — what a transfer inspector plots.
+    ///
+    /// These are this side's. The window, bytes in flight, losses and retransmissions exist
+    /// only on the sending side, so they mean something here for an upload; for a download
+    /// read [`sender`](Self::sender).
     pub stats: TransferStats,
+    /// A download's sender — the server — as it last reported itself (`transfer_stats`, about
+    /// every 250 ms): its congestion window, bytes in flight, losses, retransmissions and RTT.
+    /// `None` until the first report, and always for an upload (we are its sender: see
+    /// [`stats`](Self::stats)). It keeps the last report once the transfer ends.
+    pub sender: Option<SenderStats>,
     /// `true` in the last snapshot (completed, failed or cancelled).
     pub finished: bool,
 }
@@ -458,6 +467,7 @@ impl Client {
             direction,
             file,
             verdict,
+            sender,
             ..
         } = offer;
         let resumed = match &kind {
@@ -479,6 +489,7 @@ impl Client {
             file: file.clone(),
             kind,
             verdict,
+            sender,
             progress: progress_tx,
             cancel: cancel_rx,
             started: Instant::now(),

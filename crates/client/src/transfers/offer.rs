@@ -3,15 +3,19 @@
 
 use std::net::SocketAddr;
 
-use proto::{Direction, FileInfo};
+use proto::{Direction, FileInfo, SenderStats};
 use rudp::{TransferId, TransferParams};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::ClientError;
 
 /// Where the server's word on a transfer goes: `Ok` with the listed file on `upload_done`,
 /// `Err` on `transfer_failed` or when the connection is lost first.
 pub(crate) type Verdict = oneshot::Sender<Result<FileInfo, ClientError>>;
+
+/// Where the server's `transfer_stats` for a download go: the latest figures of its sender
+/// (`None` until the first arrives). A watch, so a slow reader only ever sees the newest.
+pub(crate) type SenderFigures = watch::Sender<Option<SenderStats>>;
 
 /// A transfer the server set up for us (its `transfer` answer).
 #[derive(Debug)]
@@ -27,6 +31,8 @@ pub(crate) struct Offer {
     pub(crate) peer: Option<SocketAddr>,
     /// The server's verdict on this transfer.
     pub(crate) verdict: oneshot::Receiver<Result<FileInfo, ClientError>>,
+    /// The server's sender figures of a download (never updated for an upload: we send).
+    pub(crate) sender: watch::Receiver<Option<SenderStats>>,
 }
 
 /// The server's answer to `upload`.

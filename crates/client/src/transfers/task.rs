@@ -1,6 +1,6 @@
-//! The task that sees one transfer through: it relays the engine's progress, honours a
-//! cancel, listens for the server's verdict, and finishes the job — verify and rename a
-//! download, wait for `upload_done` after an upload.
+//! The task that sees one transfer through: it relays the engine's progress (and, for a
+//! download, the server's sender figures), honours a cancel, listens for the server's verdict,
+//! and finishes the job — verify and rename a download, wait for `upload_done` after an upload.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use proto::{Direction, FileInfo};
+use proto::{Direction, FileInfo, SenderStats};
 use rudp::Sink;
 use rudp_tokio::files::FileSink;
 use rudp_tokio::{Endpoint, Progress, Transfer, TransferError};
@@ -52,6 +52,8 @@ pub(crate) struct Running {
     pub(crate) file: FileInfo,
     pub(crate) kind: Kind,
     pub(crate) verdict: oneshot::Receiver<Result<FileInfo, ClientError>>,
+    /// The server's figures of a download's sender, from `transfer_stats`.
+    pub(crate) sender: watch::Receiver<Option<SenderStats>>,
     pub(crate) progress: watch::Sender<TransferProgress>,
     pub(crate) cancel: watch::Receiver<bool>,
     pub(crate) started: Instant,
@@ -80,6 +82,7 @@ impl Running {
     async fn drive(&mut self) -> Result<TransferOutcome, ClientError> {
         let mut engine = self.transfer.progress();
         let mut engine_open = true;
+        let mut sender_open = true;
         let mut verdict_open = true;
         let mut verified: Option<FileInfo> = None;
         let mut meter = RateMeter::new(self.started);
@@ -99,6 +102,13 @@ impl Running {
                         self.publish(&snapshot, &mut meter);
                     }
                     Err(_) => engine_open = false,
+                },
+                changed = self.sender.changed(), if sender_open => match changed {
+                    Ok(()) => {
+                        let figures = self.sender.borrow_and_update().clone();
+                        self.progress.send_modify(|p| p.sender = figures);
+                    }
+                    Err(_) => sender_open = false,
                 },
                 verdict = &mut self.verdict, if verdict_open => {
                     verdict_open = false;
@@ -257,6 +267,7 @@ impl Running {
             elapsed: snapshot.elapsed,
             rate,
             stats: snapshot.stats.clone(),
+            sender: self.sender.borrow().clone(),
             finished: false,
         });
     }

@@ -1,6 +1,11 @@
 //! File sharing as the user sees it: the server's files, and one row per transfer started in
 //! this session (progress, then how it ended), plus a short history of each transfer's
 //! figures for the inspector.
+//!
+//! The congestion window and losses belong to whichever side sends: this client for an upload,
+//! the server for a download (the library passes on what the server reports, see
+//! [`TransferProgress::sender`]). [`Transfer::sender`] picks the right source, so the
+//! inspector never shows a receiver's meaningless window.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -54,10 +59,50 @@ pub struct Sample {
     pub rate: f64,
     /// Smoothed round-trip time, milliseconds.
     pub rtt_ms: f64,
+    /// The sender's congestion window, bytes; `None` for a download before the server's first
+    /// report.
+    pub cwnd: Option<u64>,
+    /// Packets the sender declared lost so far; `None` as for `cwnd`.
+    pub lost: Option<u64>,
+}
+
+/// The figures only a transfer's sending side has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderFigures {
     /// Congestion window, bytes.
     pub cwnd: u64,
-    /// Packets declared lost so far (an upload's sender counts them).
-    pub lost: u64,
+    /// Sent, neither acknowledged nor lost, bytes.
+    pub bytes_in_flight: u64,
+    /// Pacing rate, bytes per second.
+    pub pacing_rate: u64,
+    /// Packets declared lost so far.
+    pub packets_lost: u64,
+    /// File bytes sent again after a loss, bytes.
+    pub data_bytes_retransmitted: u64,
+}
+
+/// The sender's figures of a transfer going `direction` at `progress`: ours for an upload, the
+/// server's latest report for a download (`None` until one arrived).
+fn sender_figures(direction: Direction, progress: &TransferProgress) -> Option<SenderFigures> {
+    match direction {
+        Direction::Upload => {
+            let s = &progress.stats;
+            Some(SenderFigures {
+                cwnd: s.cwnd,
+                bytes_in_flight: s.bytes_in_flight,
+                pacing_rate: s.pacing_rate,
+                packets_lost: s.packets_lost,
+                data_bytes_retransmitted: s.data_bytes_retransmitted,
+            })
+        }
+        Direction::Download => progress.sender.as_ref().map(|s| SenderFigures {
+            cwnd: s.cwnd,
+            bytes_in_flight: s.bytes_in_flight,
+            pacing_rate: s.pacing_rate,
+            packets_lost: s.packets_lost,
+            data_bytes_retransmitted: s.data_bytes_retransmitted,
+        }),
+    }
 }
 
 /// One transfer's row.
@@ -80,6 +125,12 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// The sending side's latest figures: ours for an upload, the server's for a download
+    /// (`None` until its first report).
+    pub fn sender(&self) -> Option<SenderFigures> {
+        sender_figures(self.direction, &self.progress)
+    }
+
     /// Whether it is over (completed, cancelled or failed).
     pub fn is_over(&self) -> bool {
         matches!(
@@ -146,13 +197,13 @@ impl Transfer {
         if !self.is_over() && !progress.finished {
             self.state = TransferState::Running;
         }
-        let stats = &progress.stats;
+        let sender = sender_figures(self.direction, &progress);
         let sample = Sample {
             t: progress.elapsed.as_secs_f64(),
             rate: progress.rate,
-            rtt_ms: stats.smoothed_rtt.as_secs_f64() * 1000.0,
-            cwnd: stats.cwnd,
-            lost: stats.packets_lost,
+            rtt_ms: progress.stats.smoothed_rtt.as_secs_f64() * 1000.0,
+            cwnd: sender.map(|s| s.cwnd),
+            lost: sender.map(|s| s.packets_lost),
         };
         if self.samples.back().is_none_or(|last| last.t < sample.t) {
             if self.samples.len() >= MAX_SAMPLES {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use proto::nick::{MAX_NICK_LEN, validate_nick};
 
 pub use files::{
-    Files, MAX_SAMPLES, Sample, SideView, Transfer, TransferState, human_bytes, human_duration,
+    Files, MAX_SAMPLES, Sample, SenderFigures, SideView, Transfer, TransferState, human_bytes,
+    human_duration,
 };
 pub use save::{SaveCheck, SaveDialog};
 pub use session::{ConnState, ConvKey, Conversation, Line, Session, TabView};

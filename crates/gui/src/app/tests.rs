@@ -517,6 +517,86 @@ fn failed_and_cancelled_downloads_offer_a_resume_uploads_do_not() {
 }
 
 #[test]
+fn the_inspector_takes_a_downloads_window_and_losses_from_the_servers_sender() {
+    use crate::net::TransferEvent;
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().files.download_dir = "/tmp/dl".into();
+    app.download("big.iso");
+    app.upload(std::path::Path::new("/home/alice/song.ogg"));
+    let commands = app.take_commands();
+    let [
+        Command::Download { id: down, .. },
+        Command::Upload { id: up, .. },
+    ] = commands.as_slice()
+    else {
+        panic!("{commands:?}");
+    };
+    let (down, up) = (*down, *up);
+    // The receiver's own engine has a window too, but it says nothing about this transfer.
+    let mut receiving = progress(100, 1000, 50.0);
+    receiving.stats.cwnd = 14_520;
+    receiving.stats.packets_lost = 0;
+    app.apply(transfer_update(
+        down,
+        TransferEvent::Progress(Box::new(receiving.clone())),
+    ));
+    let row = session(&app).files.transfer(down).unwrap();
+    assert_eq!(row.sender(), None, "no report from the server yet");
+    let first = row.samples.back().unwrap();
+    assert_eq!(
+        (first.cwnd, first.lost),
+        (None, None),
+        "nothing to plot yet"
+    );
+
+    let mut reported = progress(200, 1000, 50.0);
+    reported.stats = receiving.stats.clone();
+    reported.sender = Some(client::SenderStats {
+        cwnd: 96_000,
+        bytes_in_flight: 48_000,
+        packets_sent: 400,
+        packets_lost: 7,
+        data_bytes_retransmitted: 10_164,
+        smoothed_rtt_us: 41_800,
+        min_rtt_us: 40_000,
+        pacing_rate: 2_000_000,
+        delivery_rate: 1_900_000,
+    });
+    app.apply(transfer_update(
+        down,
+        TransferEvent::Progress(Box::new(reported)),
+    ));
+    let row = session(&app).files.transfer(down).unwrap();
+    assert_eq!(
+        row.sender(),
+        Some(SenderFigures {
+            cwnd: 96_000,
+            bytes_in_flight: 48_000,
+            pacing_rate: 2_000_000,
+            packets_lost: 7,
+            data_bytes_retransmitted: 10_164,
+        })
+    );
+    let last = row.samples.back().unwrap();
+    assert_eq!((last.cwnd, last.lost), (Some(96_000), Some(7)));
+    assert_eq!(row.samples.len(), 2);
+
+    // An upload's sender is this client: its own engine's figures, whatever else is set.
+    let mut sending = progress(300, 1000, 50.0);
+    sending.stats.cwnd = 64_000;
+    sending.stats.packets_lost = 2;
+    app.apply(transfer_update(
+        up,
+        TransferEvent::Progress(Box::new(sending)),
+    ));
+    let row = session(&app).files.transfer(up).unwrap();
+    let figures = row.sender().unwrap();
+    assert_eq!((figures.cwnd, figures.packets_lost), (64_000, 2));
+    let last = row.samples.back().unwrap();
+    assert_eq!((last.cwnd, last.lost), (Some(64_000), Some(2)));
+}
+
+#[test]
 fn unsafe_names_and_blank_paths_start_nothing() {
     let mut app = logged_in(vec![]);
     app.download("../etc/passwd");

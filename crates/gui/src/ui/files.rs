@@ -5,7 +5,7 @@
 //! ┌ People (3) │ Files (2) ┐      ⬇ notes.txt  [█████████░░░] 71% · 3.1 MiB/s · 2 s left [Cancel] [Details]
 //! │ [path] [Browse…] [Upload]│    ⬆ song.ogg   [████████████] uploaded, verified and listed
 //! │ notes.txt    [Download] │     ── inspector (Details): RTT, window, rates, losses ──
-//! │ 1.2 MiB · bob · 14:02   │
+//! │ 1.2 MiB · bob · 14:02   │        (a download's window and losses: the server's sender)
 //! ```
 //!
 //! Download opens the "save as" dialog and Browse… the file picker (`picker.rs`).
@@ -308,20 +308,24 @@ fn row(ui: &mut egui::Ui, t: &Transfer, inspected: bool, actions: &mut Vec<FileA
 
 /// The selected transfer's network figures: the latest as text, the history as plots.
 ///
-/// The congestion controller runs on the sending side. For an upload that is us, so the
-/// window and losses are shown; for a download it is the server, and what this side can see
-/// is the rate and the RTT (plus counts of packets and duplicates).
+/// The congestion controller runs on the sending side. For an upload that is us; for a
+/// download it is the server, which reports its figures about every 250 ms — they are labelled
+/// as the server's, and until the first report arrives the inspector says it is waiting.
 fn inspector(ui: &mut egui::Ui, t: &Transfer) {
     let p = &t.progress;
     let s = &p.stats;
-    let upload = t.direction == Direction::Upload;
+    let download = t.direction == Direction::Download;
+    let sender = t.sender();
     let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let from = if download { " (server's sender)" } else { "" };
+    let missing = || RichText::new(no_sender_figures(t)).weak();
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("{} — network figures", t.name)).strong());
-        if !upload {
+        if download {
             ui.label(
                 RichText::new(
-                    "(the server sends, so its window and losses are not seen from here)",
+                    "(the server sends: window, in flight, losses and retransmissions are from \
+                     the server's sender)",
                 )
                 .small()
                 .weak(),
@@ -347,22 +351,33 @@ fn inspector(ui: &mut egui::Ui, t: &Transfer) {
             ui.label("Resumed");
             ui.label(human_bytes(p.bytes_resumed));
             ui.end_row();
-            if upload {
-                ui.label("Congestion window / in flight");
-                ui.label(format!(
+            ui.label(format!("Congestion window / in flight{from}"));
+            match sender {
+                Some(f) => ui.label(format!(
                     "{} / {}",
-                    human_bytes(s.cwnd),
-                    human_bytes(s.bytes_in_flight)
-                ));
-                ui.label("Pacing rate");
-                ui.label(format!("{}/s", human_bytes(s.pacing_rate)));
-                ui.end_row();
-                ui.label("Packets lost");
-                ui.label(s.packets_lost.to_string());
-                ui.label("Retransmitted");
-                ui.label(human_bytes(s.data_bytes_retransmitted));
-                ui.end_row();
-            } else {
+                    human_bytes(f.cwnd),
+                    human_bytes(f.bytes_in_flight)
+                )),
+                None => ui.label(missing()),
+            };
+            ui.label("Pacing rate");
+            match sender {
+                Some(f) => ui.label(format!("{}/s", human_bytes(f.pacing_rate))),
+                None => ui.label(missing()),
+            };
+            ui.end_row();
+            ui.label(format!("Packets lost{from}"));
+            match sender {
+                Some(f) => ui.label(f.packets_lost.to_string()),
+                None => ui.label(missing()),
+            };
+            ui.label("Retransmitted");
+            match sender {
+                Some(f) => ui.label(human_bytes(f.data_bytes_retransmitted)),
+                None => ui.label(missing()),
+            };
+            ui.end_row();
+            if download {
                 ui.label("Duplicates received");
                 ui.label(human_bytes(s.data_bytes_duplicate));
                 ui.label("Packets received");
@@ -370,48 +385,83 @@ fn inspector(ui: &mut egui::Ui, t: &Transfer) {
                 ui.end_row();
             }
         });
-    plots(ui, t, upload);
+    plots(ui, t);
+}
+
+/// What stands in for the sender's figures of a download the server has not reported on.
+fn no_sender_figures(t: &Transfer) -> &'static str {
+    if t.is_over() {
+        "none: the download ended before the server's first report"
+    } else {
+        "waiting for the server's figures"
+    }
 }
 
 /// The transfer's history as small live plots side by side against seconds since its bytes
-/// started to flow: rate and RTT, and for an upload the window and losses too.
-fn plots(ui: &mut egui::Ui, t: &Transfer, upload: bool) {
+/// started to flow: rate and RTT, and the sender's window and losses (the server's, for a
+/// download).
+fn plots(ui: &mut egui::Ui, t: &Transfer) {
     let samples = &t.samples;
     if samples.len() < 2 {
         ui.label(RichText::new("The plots start once bytes flow.").weak());
         return;
     }
-    type Series = (&'static str, fn(&Sample) -> f64);
+    type Series = (&'static str, fn(&Sample) -> Option<f64>);
+    const RATE: Series = ("rate, MiB/s", |s| Some(s.rate / (1024.0 * 1024.0)));
+    const RTT: Series = ("RTT, ms", |s| Some(s.rtt_ms));
     const UPLOAD: [Series; 4] = [
-        ("rate, MiB/s", |s| s.rate / (1024.0 * 1024.0)),
-        ("RTT, ms", |s| s.rtt_ms),
-        ("congestion window, KiB", |s| s.cwnd as f64 / 1024.0),
-        ("packets lost", |s| s.lost as f64),
+        RATE,
+        RTT,
+        ("congestion window, KiB", |s| {
+            s.cwnd.map(|c| c as f64 / 1024.0)
+        }),
+        ("packets lost", |s| s.lost.map(|l| l as f64)),
     ];
-    const DOWNLOAD: [Series; 2] = [
-        ("rate, MiB/s", |s| s.rate / (1024.0 * 1024.0)),
-        ("RTT, ms", |s| s.rtt_ms),
+    const DOWNLOAD: [Series; 4] = [
+        RATE,
+        RTT,
+        ("server's congestion window, KiB", |s| {
+            s.cwnd.map(|c| c as f64 / 1024.0)
+        }),
+        ("packets the server lost", |s| s.lost.map(|l| l as f64)),
     ];
-    let series: &[Series] = if upload { &UPLOAD } else { &DOWNLOAD };
+    let series: &[Series] = match t.direction {
+        Direction::Upload => &UPLOAD,
+        Direction::Download => &DOWNLOAD,
+    };
     let n = series.len() as f32;
     let gap = ui.spacing().item_spacing.x;
     let width = ((ui.available_width() - (n - 1.0) * gap) / n).max(80.0);
+    let height = 80.0;
     let id = t.id;
     ui.horizontal(|ui| {
         for &(name, value) in series {
             ui.vertical(|ui| {
                 ui.label(RichText::new(name).small());
-                let points: PlotPoints<'_> = samples.iter().map(|s| [s.t, value(s)]).collect();
+                let points: Vec<[f64; 2]> = samples
+                    .iter()
+                    .filter_map(|s| value(s).map(|v| [s.t, v]))
+                    .collect();
+                if points.is_empty() {
+                    // Only a download's sender figures can be missing: say so, not an empty plot.
+                    ui.allocate_ui(egui::vec2(width, height), |ui| {
+                        ui.set_min_size(egui::vec2(width, height));
+                        ui.label(RichText::new(no_sender_figures(t)).weak());
+                    });
+                    return;
+                }
                 Plot::new(("transfer_plot", id, name))
                     .width(width)
-                    .height(80.0)
+                    .height(height)
                     .include_y(0.0)
                     .allow_drag(false)
                     .allow_zoom(false)
                     .allow_scroll(false)
                     .allow_boxed_zoom(false)
                     .show_x(false)
-                    .show(ui, |plot| plot.line(Line::new(name, points)));
+                    .show(ui, |plot| {
+                        plot.line(Line::new(name, PlotPoints::from(points)));
+                    });
             });
         }
     });

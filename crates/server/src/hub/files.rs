@@ -224,6 +224,25 @@ impl Hub {
         }
     }
 
+    /// Passes a download's sender figures on to the session that owns the download, as long as
+    /// the hub still counts it as running (a sample that raced the transfer's end is dropped).
+    pub(super) fn transfer_stats(
+        &mut self,
+        session: SessionId,
+        transfer: u64,
+        sender: proto::SenderStats,
+    ) {
+        let owned_download = self
+            .transfers
+            .get(&transfer)
+            .is_some_and(|t| t.session == session && t.upload.is_none());
+        if !owned_download {
+            return;
+        }
+        let frame = self.encode(&ServerMsg::TransferStats { transfer, sender });
+        self.outbox.push(Out::Sample(session, frame));
+    }
+
     /// Lists a file whose body is verified and in place, tells the uploader and everyone.
     /// `replaced`: the entry of the same name with other content that this one replaces (its
     /// body is deleted once no name uses it).

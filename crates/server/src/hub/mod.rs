@@ -107,6 +107,13 @@ pub(crate) enum Command {
         transfer: u64,
         ended: crate::files::Ended,
     },
+    /// From the file service: the latest figures of a running download's sender, for the
+    /// session that owns it.
+    TransferStats {
+        session: SessionId,
+        transfer: u64,
+        sender: proto::SenderStats,
+    },
     /// The session ended; `reason` goes into the `left` event.
     Logout {
         session: SessionId,
@@ -129,6 +136,9 @@ struct Member {
 enum Out {
     /// A frame for one session.
     To(SessionId, Bytes),
+    /// A frame for one session that may be dropped: it goes only if the session's queue is
+    /// at least half free, so it never crowds out, nor disconnects over, what matters.
+    Sample(SessionId, Bytes),
     /// A frame for every logged-in session except one.
     All {
         frame: Bytes,
@@ -268,6 +278,11 @@ impl Hub {
                 transfer,
                 ended,
             } => self.transfer_ended(session, transfer, ended),
+            Command::TransferStats {
+                session,
+                transfer,
+                sender,
+            } => self.transfer_stats(session, transfer, sender),
             Command::Logout { session, reason } => self.remove(session, reason),
         }
     }
@@ -408,6 +423,7 @@ impl Hub {
         for out in outbox {
             match out {
                 Out::To(session, frame) => self.deliver(session, frame),
+                Out::Sample(session, frame) => self.deliver_sample(session, frame),
                 Out::All { frame, except } => self.broadcast(&frame, except),
                 Out::Stored {
                     sender,
@@ -476,6 +492,19 @@ impl Hub {
                 self.remove(session, "too_slow");
             }
         }
+    }
+
+    /// Queues a droppable frame for one session if its queue is at least half free.
+    fn deliver_sample(&mut self, session: SessionId, frame: Bytes) {
+        let Some(member) = self.members.get(&session) else {
+            return;
+        };
+        if member.out.capacity() * 2 < member.out.max_capacity() {
+            debug!(session, "queue filling up; a sample is skipped");
+            return;
+        }
+        // Should the session's own replies have filled it meanwhile, the sample is just lost.
+        let _ = member.out.try_send(frame);
     }
 
     /// Removes a member and tells everyone else.
