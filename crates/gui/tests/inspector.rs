@@ -1,6 +1,6 @@
 //! The transfer inspector drawn headless from a given state, no network: what it says about a
-//! download's congestion window and losses before and after the server reports its sender's
-//! figures.
+//! download's congestion window, losses and RTT before and after the server reports its
+//! sender's figures.
 
 use std::time::Duration;
 
@@ -111,5 +111,51 @@ fn a_download_waits_for_then_shows_the_servers_window_and_losses() {
     assert!(
         !shows(&harness, "waiting for the server's figures"),
         "every figure and plot has data now"
+    );
+}
+
+#[test]
+fn a_downloads_rtt_is_the_servers_smoothed_rtt_and_the_receivers_own_is_labelled_apart() {
+    let (mut harness, id) = downloading();
+    let mut mine = progress(100, None);
+    mine.stats.smoothed_rtt = Duration::from_micros(40_300);
+    mine.stats.min_rtt = Duration::from_micros(40_300);
+    mine.stats.latest_rtt = Duration::from_micros(40_300);
+    report(&mut harness, id, mine.clone());
+    mine.elapsed = Duration::from_millis(200);
+    report(&mut harness, id, mine.clone());
+    assert!(shows(&harness, "RTT (smoothed / min) (server's sender)"));
+    assert!(shows(&harness, "server's smoothed RTT, ms"));
+    assert!(
+        !shows(&harness, "RTT (smoothed / min / latest)"),
+        "the receiver's estimate is not offered as the transfer's RTT"
+    );
+    assert!(shows(&harness, "RTT estimated here (smoothed)"));
+    assert_eq!(
+        harness.query_all_by_label("40.3 ms").count(),
+        1,
+        "the receiver's own estimate appears once, on its own line"
+    );
+
+    let sender = SenderStats {
+        cwnd: 96_000,
+        smoothed_rtt_us: 63_700,
+        min_rtt_us: 40_100,
+        ..SenderStats::default()
+    };
+    for ms in [300, 400] {
+        let mut reported = mine.clone();
+        reported.elapsed = Duration::from_millis(ms);
+        reported.sender = Some(sender.clone());
+        report(&mut harness, id, reported);
+    }
+    assert!(
+        shows(&harness, "63.7 ms / 40.1 ms"),
+        "the server's smoothed / min RTT"
+    );
+    assert!(shows(&harness, "server's smoothed RTT, ms"));
+    assert!(
+        !shows(&harness, "waiting for the server's figures"),
+        "the RTT plot has the server's figures now"
     );
 }

@@ -493,10 +493,10 @@ fn upload_by_path_then_download_it_verified_into_the_download_folder() {
     wait_until(&mut harness, "the inspector", |h| {
         shows(h, "notes.txt — network figures")
     });
-    assert!(shows(&harness, "RTT (smoothed / min / latest)"));
+    assert!(shows(&harness, "RTT (smoothed / min) (server's sender)"));
     assert!(
         shows(&harness, "from the server's sender"),
-        "a download's window and losses are labelled as the server's"
+        "a download's window, losses and RTT are labelled as the server's"
     );
 }
 

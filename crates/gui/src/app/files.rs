@@ -2,10 +2,11 @@
 //! this session (progress, then how it ended), plus a short history of each transfer's
 //! figures for the inspector.
 //!
-//! The congestion window and losses belong to whichever side sends: this client for an upload,
-//! the server for a download (the library passes on what the server reports, see
-//! [`TransferProgress::sender`]). [`Transfer::sender`] picks the right source, so the
-//! inspector never shows a receiver's meaningless window.
+//! The congestion window, losses and the RTT the congestion controller acts on belong to
+//! whichever side sends: this client for an upload, the server for a download (the library
+//! passes on what the server reports, see [`TransferProgress::sender`]). [`Transfer::sender`]
+//! picks the right source, so the inspector never shows a receiver's meaningless window, nor
+//! passes the receiver's own RTT estimate off as the one the transfer's window follows.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -57,8 +58,8 @@ pub struct Sample {
     pub t: f64,
     /// Throughput, bytes per second.
     pub rate: f64,
-    /// Smoothed round-trip time, milliseconds.
-    pub rtt_ms: f64,
+    /// The sender's smoothed round-trip time, milliseconds; `None` as for `cwnd`.
+    pub rtt_ms: Option<f64>,
     /// The sender's congestion window, bytes; `None` for a download before the server's first
     /// report.
     pub cwnd: Option<u64>,
@@ -79,6 +80,10 @@ pub struct SenderFigures {
     pub packets_lost: u64,
     /// File bytes sent again after a loss, bytes.
     pub data_bytes_retransmitted: u64,
+    /// Smoothed round-trip time: the one its congestion controller and loss timers act on.
+    pub smoothed_rtt: Duration,
+    /// Smallest round-trip time it has seen.
+    pub min_rtt: Duration,
 }
 
 /// The sender's figures of a transfer going `direction` at `progress`: ours for an upload, the
@@ -93,6 +98,8 @@ fn sender_figures(direction: Direction, progress: &TransferProgress) -> Option<S
                 pacing_rate: s.pacing_rate,
                 packets_lost: s.packets_lost,
                 data_bytes_retransmitted: s.data_bytes_retransmitted,
+                smoothed_rtt: s.smoothed_rtt,
+                min_rtt: s.min_rtt,
             })
         }
         Direction::Download => progress.sender.as_ref().map(|s| SenderFigures {
@@ -101,6 +108,8 @@ fn sender_figures(direction: Direction, progress: &TransferProgress) -> Option<S
             pacing_rate: s.pacing_rate,
             packets_lost: s.packets_lost,
             data_bytes_retransmitted: s.data_bytes_retransmitted,
+            smoothed_rtt: Duration::from_micros(s.smoothed_rtt_us),
+            min_rtt: Duration::from_micros(s.min_rtt_us),
         }),
     }
 }
@@ -201,7 +210,7 @@ impl Transfer {
         let sample = Sample {
             t: progress.elapsed.as_secs_f64(),
             rate: progress.rate,
-            rtt_ms: progress.stats.smoothed_rtt.as_secs_f64() * 1000.0,
+            rtt_ms: sender.map(|s| s.smoothed_rtt.as_secs_f64() * 1000.0),
             cwnd: sender.map(|s| s.cwnd),
             lost: sender.map(|s| s.packets_lost),
         };

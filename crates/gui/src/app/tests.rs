@@ -575,6 +575,8 @@ fn the_inspector_takes_a_downloads_window_and_losses_from_the_servers_sender() {
             pacing_rate: 2_000_000,
             packets_lost: 7,
             data_bytes_retransmitted: 10_164,
+            smoothed_rtt: Duration::from_micros(41_800),
+            min_rtt: Duration::from_micros(40_000),
         })
     );
     let last = row.samples.back().unwrap();
@@ -594,6 +596,77 @@ fn the_inspector_takes_a_downloads_window_and_losses_from_the_servers_sender() {
     assert_eq!((figures.cwnd, figures.packets_lost), (64_000, 2));
     let last = row.samples.back().unwrap();
     assert_eq!((last.cwnd, last.lost), (Some(64_000), Some(2)));
+}
+
+#[test]
+fn a_downloads_rtt_history_is_the_servers_smoothed_rtt_not_the_receivers_estimate() {
+    use crate::net::TransferEvent;
+    let mut app = logged_in(vec![]);
+    app.session_mut().unwrap().files.download_dir = "/tmp/dl".into();
+    app.download("big.iso");
+    app.upload(std::path::Path::new("/home/alice/song.ogg"));
+    let commands = app.take_commands();
+    let [
+        Command::Download { id: down, .. },
+        Command::Upload { id: up, .. },
+    ] = commands.as_slice()
+    else {
+        panic!("{commands:?}");
+    };
+    let (down, up) = (*down, *up);
+    // The receiver has an RTT estimate of its own, but the server's window does not follow it.
+    let mut receiving = progress(100, 1000, 50.0);
+    receiving.stats.smoothed_rtt = Duration::from_millis(40);
+    app.apply(transfer_update(
+        down,
+        TransferEvent::Progress(Box::new(receiving.clone())),
+    ));
+    let row = session(&app).files.transfer(down).unwrap();
+    assert_eq!(
+        row.samples.back().unwrap().rtt_ms,
+        None,
+        "no RTT to plot before the server's first report, not the receiver's"
+    );
+
+    for (ms, server_rtt_us) in [(200, 52_500), (250, 61_000)] {
+        let mut reported = progress(ms, 1000, 50.0);
+        reported.stats = receiving.stats.clone();
+        reported.sender = Some(client::SenderStats {
+            cwnd: 96_000,
+            smoothed_rtt_us: server_rtt_us,
+            min_rtt_us: 40_100,
+            ..client::SenderStats::default()
+        });
+        app.apply(transfer_update(
+            down,
+            TransferEvent::Progress(Box::new(reported)),
+        ));
+    }
+    let row = session(&app).files.transfer(down).unwrap();
+    let rtts: Vec<_> = row
+        .samples
+        .iter()
+        .map(|s| s.rtt_ms.map(|ms| (ms * 1000.0).round() / 1000.0))
+        .collect();
+    assert_eq!(rtts, [None, Some(52.5), Some(61.0)]);
+    let sender = row.sender().unwrap();
+    assert_eq!(
+        (sender.smoothed_rtt, sender.min_rtt),
+        (Duration::from_micros(61_000), Duration::from_micros(40_100))
+    );
+
+    // An upload's RTT is this client's own: it is the sender.
+    let mut sending = progress(300, 1000, 50.0);
+    sending.stats.smoothed_rtt = Duration::from_micros(47_250);
+    sending.stats.min_rtt = Duration::from_millis(40);
+    app.apply(transfer_update(
+        up,
+        TransferEvent::Progress(Box::new(sending)),
+    ));
+    let row = session(&app).files.transfer(up).unwrap();
+    let rtt = row.samples.back().unwrap().rtt_ms.unwrap();
+    assert!((rtt - 47.25).abs() < 1e-9, "{rtt}");
+    assert_eq!(row.sender().unwrap().min_rtt, Duration::from_millis(40));
 }
 
 #[test]

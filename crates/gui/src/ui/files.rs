@@ -5,7 +5,7 @@
 //! ┌ People (3) │ Files (2) ┐      ⬇ notes.txt  [█████████░░░] 71% · 3.1 MiB/s · 2 s left [Cancel] [Details]
 //! │ [path] [Browse…] [Upload]│    ⬆ song.ogg   [████████████] uploaded, verified and listed
 //! │ notes.txt    [Download] │     ── inspector (Details): RTT, window, rates, losses ──
-//! │ 1.2 MiB · bob · 14:02   │        (a download's window and losses: the server's sender)
+//! │ 1.2 MiB · bob · 14:02   │        (a download's window, losses, RTT: the server's sender)
 //! ```
 //!
 //! Download opens the "save as" dialog and Browse… the file picker (`picker.rs`).
@@ -311,6 +311,12 @@ fn row(ui: &mut egui::Ui, t: &Transfer, inspected: bool, actions: &mut Vec<FileA
 /// The congestion controller runs on the sending side. For an upload that is us; for a
 /// download it is the server, which reports its figures about every 250 ms — they are labelled
 /// as the server's, and until the first report arrives the inspector says it is waiting.
+///
+/// That goes for the RTT too: a download's RTT figure and plot are the server's smoothed RTT,
+/// the one its congestion controller and loss detection act on. The receiver keeps an estimate
+/// of its own, from the few packets it sends that ask for an acknowledgement; it is shown once,
+/// on its own line, labelled as this side's, since nothing about the download's pace follows
+/// from it.
 fn inspector(ui: &mut egui::Ui, t: &Transfer) {
     let p = &t.progress;
     let s = &p.stats;
@@ -324,8 +330,8 @@ fn inspector(ui: &mut egui::Ui, t: &Transfer) {
         if download {
             ui.label(
                 RichText::new(
-                    "(the server sends: window, in flight, losses and retransmissions are from \
-                     the server's sender)",
+                    "(the server sends: window, in flight, losses, retransmissions and RTT are \
+                     from the server's sender)",
                 )
                 .small()
                 .weak(),
@@ -341,13 +347,21 @@ fn inspector(ui: &mut egui::Ui, t: &Transfer) {
             ui.label("Elapsed");
             ui.label(human_duration(p.elapsed));
             ui.end_row();
-            ui.label("RTT (smoothed / min / latest)");
-            ui.label(format!(
-                "{} / {} / {}",
-                ms(s.smoothed_rtt),
-                ms(s.min_rtt),
-                ms(s.latest_rtt)
-            ));
+            if download {
+                ui.label(format!("RTT (smoothed / min){from}"));
+                match sender {
+                    Some(f) => ui.label(format!("{} / {}", ms(f.smoothed_rtt), ms(f.min_rtt))),
+                    None => ui.label(missing()),
+                };
+            } else {
+                ui.label("RTT (smoothed / min / latest)");
+                ui.label(format!(
+                    "{} / {} / {}",
+                    ms(s.smoothed_rtt),
+                    ms(s.min_rtt),
+                    ms(s.latest_rtt)
+                ));
+            }
             ui.label("Resumed");
             ui.label(human_bytes(p.bytes_resumed));
             ui.end_row();
@@ -383,6 +397,13 @@ fn inspector(ui: &mut egui::Ui, t: &Transfer) {
                 ui.label("Packets received");
                 ui.label(s.packets_received.to_string());
                 ui.end_row();
+                ui.label("RTT estimated here (smoothed)").on_hover_text(
+                    "This side's own estimate, from the few packets it sends that ask for an \
+                     acknowledgement. The download's window and loss timers run on the \
+                     server, by the server's RTT above.",
+                );
+                ui.label(ms(s.smoothed_rtt));
+                ui.end_row();
             }
         });
     plots(ui, t);
@@ -398,7 +419,7 @@ fn no_sender_figures(t: &Transfer) -> &'static str {
 }
 
 /// The transfer's history as small live plots side by side against seconds since its bytes
-/// started to flow: rate and RTT, and the sender's window and losses (the server's, for a
+/// started to flow: rate, and the sender's RTT, window and losses (the server's, for a
 /// download).
 fn plots(ui: &mut egui::Ui, t: &Transfer) {
     let samples = &t.samples;
@@ -408,10 +429,9 @@ fn plots(ui: &mut egui::Ui, t: &Transfer) {
     }
     type Series = (&'static str, fn(&Sample) -> Option<f64>);
     const RATE: Series = ("rate, MiB/s", |s| Some(s.rate / (1024.0 * 1024.0)));
-    const RTT: Series = ("RTT, ms", |s| Some(s.rtt_ms));
     const UPLOAD: [Series; 4] = [
         RATE,
-        RTT,
+        ("RTT, ms", |s| s.rtt_ms),
         ("congestion window, KiB", |s| {
             s.cwnd.map(|c| c as f64 / 1024.0)
         }),
@@ -419,7 +439,7 @@ fn plots(ui: &mut egui::Ui, t: &Transfer) {
     ];
     const DOWNLOAD: [Series; 4] = [
         RATE,
-        RTT,
+        ("server's smoothed RTT, ms", |s| s.rtt_ms),
         ("server's congestion window, KiB", |s| {
             s.cwnd.map(|c| c as f64 / 1024.0)
         }),
