@@ -15,7 +15,8 @@
 //! 6. wait: for a datagram, a command, or the earliest timer — but first, for
 //!    `EndpointConfig::busy_poll` after datagrams last moved, keep polling the socket instead
 //!    of sleeping: waking a sleeping thread costs tens of microseconds, which on loopback or
-//!    a LAN is a whole round trip and halves the throughput. Timers closer than
+//!    a LAN is a whole round trip and halves the throughput. Only while some transfer's path
+//!    is that short ([`BUSY_POLL_MAX_RTT`]): on a WAN path polling would only burn a core. Timers closer than
 //!    [`FINE_TIMER`] are slept precisely with `std::thread::sleep`: tokio's timer wheel has a
 //!    1 ms granularity, far too coarse for pacing gaps of a few microseconds.
 //!
@@ -39,6 +40,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// Timers closer than this are slept on the thread itself (precise to ~50 µs) instead of
 /// tokio's 1 ms timer wheel.
 const FINE_TIMER: Duration = Duration::from_millis(2);
+/// Busy-polling pays only where a wake-up (tens of µs) is a noticeable part of the round
+/// trip; on longer paths it would burn a core for nothing (a 100 Mbit/s flow's datagrams come
+/// every ~120 µs, so the loop would never sleep).
+const BUSY_POLL_MAX_RTT: Duration = Duration::from_millis(2);
 /// `recvmmsg` calls per turn before the loop moves on to timers and sending.
 const RECV_CALLS_PER_TURN: usize = 8;
 /// Datagrams sent per turn before the loop goes back to receiving.
@@ -250,7 +255,9 @@ impl Driver {
             }
             let send_more = self.transmit(now);
             self.poll_events(now);
-            if self.local.datagrams_received + self.local.datagrams_sent > before {
+            if self.local.datagrams_received + self.local.datagrams_sent > before
+                && self.short_path()
+            {
                 self.busy_until = now + self.config.busy_poll;
             }
             self.flush_counters();
@@ -554,6 +561,14 @@ impl Driver {
     }
 
     /// The earliest connection timer or progress snapshot due.
+    /// Whether some transfer runs over a path short enough for busy-polling to pay.
+    fn short_path(&self) -> bool {
+        self.table
+            .entries
+            .iter()
+            .any(|e| e.conn.min_rtt() < BUSY_POLL_MAX_RTT)
+    }
+
     fn next_wake(&self) -> Option<Instant> {
         let interval = self.config.progress_interval;
         self.table

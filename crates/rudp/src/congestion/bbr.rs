@@ -28,6 +28,15 @@
 //!    probe), where BBRv1 would sit window-limited with its share frozen. The rate is re-aimed
 //!    as FAST TCP aims its window, toward keeping 64 packets of its own queued; every flow aims
 //!    at the same amount, so shares converge and the queue drains (see `update_loss_guard`).
+//! 4. **Loss-compensated bandwidth samples.** A delivery-rate sample counts only what arrived;
+//!    a packet lost *after* the bottleneck (a lossy radio hop, the model our link emulator and
+//!    simulator use) crossed it all the same. On a link losing p of its packets at random the
+//!    max filter therefore settles at (1 − p) of the bottleneck and the flow leaves p of the
+//!    link idle on top of the p it loses. While the path shows no standing queue (so the loss
+//!    is not our own overflow), samples are divided by (1 − p̄), p̄ a smoothed loss rate of
+//!    the rounds without a standing queue, capped at [`MAX_LOSS_COMPENSATION`]. A queue — the
+//!    one sign of overflow loss — switches the compensation off for the next round, and its
+//!    round's losses never enter p̄.
 
 use super::{AckSample, Controller, ControllerFactory};
 use crate::rtt::RttEstimator;
@@ -103,6 +112,8 @@ impl ControllerFactory for BbrConfig {
             cwnd: self.initial_window_packets * mtu,
             pacing_rate: 0,
             round_lost: 0,
+            loss_rate_avg: 0.0,
+            loss_compensation: 1.0,
             round_delivered_start: 0,
             inflight_hi: u64::MAX,
             probe_up_packets: 1,
@@ -206,8 +217,13 @@ pub struct Bbr {
     cwnd: u64,
     /// Current pacing rate, bytes/s.
     pacing_rate: u64,
-    /// Bytes lost in the current round.
+    /// Bytes lost in the current round (ProbeBW, since the loss guard was armed).
     round_lost: u64,
+    /// Smoothed per-round loss rate (EWMA, gain 1/8), 0..1.
+    loss_rate_avg: f64,
+    /// What bandwidth samples are divided by: 1 − the smoothed loss rate while the path shows
+    /// no standing queue, else 1.
+    loss_compensation: f64,
     /// `delivered` when the current round began, bytes.
     round_delivered_start: u64,
     /// Loss-guard cap on data in flight, bytes (`u64::MAX` when inactive).
@@ -232,6 +248,10 @@ pub struct Bbr {
     rng: u64,
     config: BbrConfig,
 }
+
+/// The most loss the bandwidth samples are compensated for, 0..1: beyond this, loss is not
+/// believed to be random (and a sample is never inflated by more than 1/(1 − this)).
+const MAX_LOSS_COMPENSATION: f64 = 0.2;
 
 /// Rounds of standing queue before the queue guard acts.
 const QUEUE_GUARD_ROUNDS: u32 = 2;
@@ -327,10 +347,11 @@ impl Bbr {
     }
 
     fn update_btl_bw(&mut self, sample: &AckSample) {
-        if let Some(rs) = &sample.rate
-            && (rs.delivery_rate >= self.btl_bw.get() || !rs.is_app_limited)
-        {
-            self.btl_bw.update(self.round_count, rs.delivery_rate);
+        if let Some(rs) = &sample.rate {
+            let rate = (rs.delivery_rate as f64 / self.loss_compensation) as u64;
+            if rate >= self.btl_bw.get() || !rs.is_app_limited {
+                self.btl_bw.update(self.round_count, rate);
+            }
         }
     }
 
@@ -479,6 +500,27 @@ impl Bbr {
             return;
         }
         let delivered = sample.delivered - self.round_delivered_start;
+        // Loss compensation for the next round's bandwidth samples (module doc, item 4).
+        // A round with a standing queue may have lost to overflow: its losses say nothing
+        // about the random loss rate, and it gets no compensation.
+        // Strictly: without `QUEUE_SLACK`, so that on a 1 ms path a full 1-BDP buffer (which
+        // doubles the RTT but adds only 1 ms) still counts as a queue here.
+        let sent_any = delivered + self.round_lost;
+        let queue = self
+            .rt_prop
+            .is_none_or(|p| self.round_min_rtt.as_secs_f64() >= 1.25 * p.as_secs_f64());
+        if queue {
+            self.loss_compensation = 1.0;
+        } else {
+            // Only ProbeBW's losses of packets sent since the loss guard was armed count
+            // (`round_lost`): Startup's overflow, and the echo of one the guard reacted to,
+            // would pass for random loss.
+            if sent_any > 0 && self.state == State::ProbeBw {
+                let p = self.round_lost as f64 / sent_any as f64;
+                self.loss_rate_avg += (p - self.loss_rate_avg) / 8.0;
+            }
+            self.loss_compensation = 1.0 - self.loss_rate_avg.min(MAX_LOSS_COMPENSATION);
+        }
         let total = delivered + self.round_lost;
         let loss_rate = if total == 0 {
             0.0

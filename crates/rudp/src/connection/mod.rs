@@ -338,6 +338,12 @@ impl Connection {
         format!("{:?}", self.cc)
     }
 
+    /// The smallest round trip seen so far (the initial RTT until the first sample): cheaper
+    /// than [`stats`](Self::stats) for a driver deciding how eagerly to poll.
+    pub fn min_rtt(&self) -> Duration {
+        self.rtt.min()
+    }
+
     /// Statistics for display and tests.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
