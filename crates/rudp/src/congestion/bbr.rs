@@ -37,6 +37,14 @@
 //!    the rounds without a standing queue, capped at [`MAX_LOSS_COMPENSATION`]. A queue — the
 //!    one sign of overflow loss — switches the compensation off for the next round, and its
 //!    round's losses never enter p̄.
+//! 5. **Competitive mode.** Items 2 and 3 make flows yield to delay, which converges among
+//!    flows that all do — and starves against one that does not (a loss-based TCP filling the
+//!    buffer, or Linux's BBRv1 with its 2-BDP window): the queue never drains, however far we
+//!    back off. When a standing queue has outlived [`COMPETE_ROUNDS`] rounds of the guards
+//!    acting (and holds more of our bytes than half the queue guard's aim), both guards switch off and
+//!    the flow runs as BBRv1 — its window sized for the RTT it sees, queue included, so that
+//!    ProbeBW's probes can win back a share — until a round shows the queue gone (Copa's
+//!    competitive mode, Arun & Balakrishnan, NSDI 2018, reasons alike).
 
 use super::{AckSample, Controller, ControllerFactory};
 use crate::rtt::RttEstimator;
@@ -120,6 +128,9 @@ impl ControllerFactory for BbrConfig {
             round_min_rtt: Duration::MAX,
             guard_armed_at: now,
             standing_rounds: 0,
+            queue_rounds: 0,
+            competitive: false,
+            last_round_min_rtt: Duration::ZERO,
             round_start_time: now,
             bw_lo: u64::MAX,
             hs_cur_min: Duration::MAX,
@@ -236,6 +247,12 @@ pub struct Bbr {
     guard_armed_at: Instant,
     /// Consecutive ProbeBW rounds with a standing queue (the queue guard).
     standing_rounds: u32,
+    /// Consecutive ProbeBW rounds with a standing queue, guard actions notwithstanding.
+    queue_rounds: u32,
+    /// Competitive mode: the guards are off while a queue we cannot drain stands.
+    competitive: bool,
+    /// The last complete round's smallest RTT sample (`Duration::ZERO` before one).
+    last_round_min_rtt: Duration,
     /// When the current round began.
     round_start_time: Instant,
     /// The queue guard's cap on the bandwidth estimate while a standing queue lasts, bytes/s
@@ -252,6 +269,9 @@ pub struct Bbr {
 /// The most loss the bandwidth samples are compensated for, 0..1: beyond this, loss is not
 /// believed to be random (and a sample is never inflated by more than 1/(1 − this)).
 const MAX_LOSS_COMPENSATION: f64 = 0.2;
+
+/// Rounds of standing queue, the guards acting all along, before competitive mode.
+const COMPETE_ROUNDS: u32 = 30;
 
 /// Rounds of standing queue before the queue guard acts.
 const QUEUE_GUARD_ROUNDS: u32 = 2;
@@ -287,7 +307,13 @@ impl Bbr {
                 // window of bw × rt_prop then starves the pipe. BBR's draft covers this with
                 // an ack-aggregation allowance (§4.2.3.2, `extra_acked`); its simplest form is
                 // a floor of one timer granularity. Paths of 1 ms and more are unaffected.
-                let rtt = rtt.max(MIN_BDP_TIME);
+                let mut rtt = rtt.max(MIN_BDP_TIME);
+                // In competitive mode the queue someone else keeps is part of our path: sized
+                // for rt_prop alone, the window would cap ProbeBW's probes and freeze our share
+                // (BBRv1's known starvation); sized for the RTT we actually see, probing works.
+                if self.competitive {
+                    rtt = rtt.max(self.last_round_min_rtt);
+                }
                 let bdp = self.bw() as f64 * rtt.as_secs_f64();
                 (gain * bdp) as u64
             }
@@ -531,6 +557,7 @@ impl Bbr {
         let standing_queue = self.queued(self.round_min_rtt, self.config.loss_guard_rtt_ratio);
         let min_pipe = MIN_PIPE_CWND_PACKETS * self.mtu;
         if self.state == State::ProbeBw
+            && !self.competitive
             && self.round_lost > 0
             && loss_rate >= self.config.loss_guard_rate
             && standing_queue
@@ -562,19 +589,46 @@ impl Bbr {
         // Every flow aims at the same α, so at equilibrium all hold equal shares of the queue,
         // hence equal shares of the link; and the queue itself shrinks to a few packets.
         let standing = self.queued(self.round_min_rtt, 1.25);
+        let round_time = now.saturating_duration_since(self.round_start_time);
+        let round_rate = if round_time.is_zero() {
+            0.0
+        } else {
+            delivered as f64 / round_time.as_secs_f64()
+        };
+        let queue_delay = self
+            .round_min_rtt
+            .saturating_sub(self.rt_prop.unwrap_or(self.round_min_rtt));
         if self.state == State::ProbeBw && standing {
             self.standing_rounds += 1;
+            self.queue_rounds += 1;
         } else {
             // The queue is gone: lift the cap and let ProbeBW probe again.
             self.standing_rounds = 0;
             self.bw_lo = u64::MAX;
+            self.queue_rounds = 0;
+            self.competitive = false;
         }
-        let round_time = now.saturating_duration_since(self.round_start_time);
-        if self.standing_rounds >= QUEUE_GUARD_ROUNDS
+        // Competitive mode (module doc, item 5): for `COMPETE_ROUNDS` rounds the guards have
+        // acted and the queue still stands, holding more of our bytes than the queue guard's
+        // own aim could explain away as small: someone who does not yield to delay holds it,
+        // and yielding further would only hand them the link. (The second test keeps out a
+        // flow alone on a path whose BDP is below the minimum window, where the few packets
+        // the floor keeps queued are a "standing queue" nobody can drain.)
+        let own_queue_bytes = queue_delay.as_secs_f64() * round_rate;
+        if !self.competitive
+            && self.queue_rounds >= COMPETE_ROUNDS
+            && own_queue_bytes >= (QUEUE_GUARD_ALPHA_PACKETS * self.mtu) as f64 / 2.0
+        {
+            self.competitive = true;
+            self.bw_lo = u64::MAX;
+            self.inflight_hi = u64::MAX;
+        }
+        if !self.competitive
+            && self.standing_rounds >= QUEUE_GUARD_ROUNDS
             && !round_time.is_zero()
             && let Some(rt_prop) = self.rt_prop
         {
-            let rate = delivered as f64 / round_time.as_secs_f64();
+            let rate = round_rate;
             let rtt = self.round_min_rtt.as_secs_f64();
             let alpha = (QUEUE_GUARD_ALPHA_PACKETS * self.mtu) as f64;
             let aim = (rate * rt_prop.as_secs_f64() + alpha) / rtt;
@@ -590,6 +644,9 @@ impl Bbr {
         }
         self.round_start_time = now;
         self.round_lost = 0;
+        if self.round_min_rtt != Duration::MAX {
+            self.last_round_min_rtt = self.round_min_rtt;
+        }
         self.round_min_rtt = Duration::MAX;
         self.round_delivered_start = sample.delivered;
     }
