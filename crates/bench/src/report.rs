@@ -1,20 +1,20 @@
 //! Results: the runs of each peer reduced to one [`PeerResult`] (the median run), printed as a
 //! side-by-side table for people or as JSON lines (one object per peer) for scripts.
 //!
-//! JSON fields are additive: issue 6 adds `link`, `link_utilization` and `wire_bytes`
-//! without changing the ones here.
+//! JSON fields are additive: a run on an emulated link adds `link`, `link_utilization`,
+//! `wire_bytes` and `emulator` (null on loopback) without changing the others.
 
 use crate::peer::PeerKind;
 use crate::run::RunOutcome;
 use crate::size::ByteSize;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// One peer's result in one bench invocation.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct PeerResult {
     /// Peer name (`confab`, `tcp`, `quic`, `quic-bbr`, `saw`).
-    pub(crate) peer: &'static str,
+    pub(crate) peer: String,
     /// Bytes asked for.
     pub(crate) size: u64,
     /// Bytes delivered and checked (less than `size` when the time cap cut the run short).
@@ -57,6 +57,46 @@ pub(crate) struct PeerResult {
     pub(crate) load_avg_1m: Option<f64>,
     /// Why a run failed (the figures come from the runs that did not).
     pub(crate) error: Option<String>,
+    /// The emulated link (`rate=…,rtt=…`), null on loopback.
+    pub(crate) link: Option<String>,
+    /// Goodput ÷ the link's rate (null without a rate cap): 1.0 is impossible, since headers
+    /// take their share (a 1500-byte packet carries at most 1448 bytes of TCP payload).
+    pub(crate) link_utilization: Option<f64>,
+    /// IP bytes the sender's side put on the link (data direction, headers and
+    /// retransmissions included, before any loss), as the emulator counted them: ÷ `bytes`
+    /// is what a delivered byte cost on the wire, the same measure for every peer.
+    pub(crate) wire_bytes: Option<u64>,
+    /// What the emulator saw during the median run (null on loopback).
+    pub(crate) emulator: Option<LinkMeasure>,
+}
+
+/// The emulator's view of one run, to tell whether the emulator itself distorted it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct LinkMeasure {
+    /// Data direction: IP packets offered to the link.
+    pub(crate) forward_packets: u64,
+    /// Data direction: IP bytes offered to the link.
+    pub(crate) forward_bytes: u64,
+    /// Data direction: packets the bottleneck queue tail-dropped.
+    pub(crate) forward_queue_drops: u64,
+    /// Data direction: packets lost by the configured random and burst loss.
+    pub(crate) forward_lost: u64,
+    /// Data direction: the bottleneck's time-weighted mean backlog, bytes.
+    pub(crate) forward_mean_queue_bytes: f64,
+    /// Data direction: the bottleneck's largest backlog, bytes.
+    pub(crate) forward_max_queue_bytes: u64,
+    /// Return direction: IP packets offered (ACKs).
+    pub(crate) reverse_packets: u64,
+    /// Return direction: packets dropped or lost.
+    pub(crate) reverse_dropped: u64,
+    /// Packets the TUN devices dropped before the emulator read them (it fell behind).
+    pub(crate) device_drops: u64,
+    /// Packets the kernel refused when the emulator wrote them.
+    pub(crate) write_errors: u64,
+    /// Mean time a packet was written after it was due, µs.
+    pub(crate) late_mean_us: f64,
+    /// Longest time a packet was written after it was due, µs.
+    pub(crate) late_max_us: f64,
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -102,7 +142,7 @@ pub(crate) fn summarize(
         }
     };
     let mut result = PeerResult {
-        peer: peer.name(),
+        peer: peer.name().to_owned(),
         size,
         bytes: 0,
         seconds: 0.0,
@@ -123,6 +163,10 @@ pub(crate) fn summarize(
         runs_mbit_per_s: ok.iter().map(|r| round(rate(r) * 8.0 / 1e6, 2)).collect(),
         load_avg_1m,
         error,
+        link: None,
+        link_utilization: None,
+        wire_bytes: None,
+        emulator: None,
     };
     if let Some(m) = median {
         let (cpu_s, cpu_r) = (m.cpu_sender.total_s(), m.cpu_receiver.total_s());
@@ -140,7 +184,20 @@ pub(crate) fn summarize(
         result.cpu_sender_s_per_gb = per_gb(cpu_s, m.bytes);
         result.cpu_receiver_s_per_gb = per_gb(cpu_r, m.bytes);
         result.sender_wire_bytes = m.sender_wire_bytes;
+        if let Some(link) = &m.link {
+            result.wire_bytes = Some(link.forward_bytes);
+            result.emulator = Some(link.clone());
+        }
     }
+    result
+}
+
+/// Adds the link's description and the utilisation of its `rate_bps` (if capped).
+pub(crate) fn with_link(mut result: PeerResult, spec: String, rate_bps: Option<u64>) -> PeerResult {
+    result.link_utilization = rate_bps
+        .filter(|&r| r > 0)
+        .map(|r| round(result.mbit_per_s * 1e6 / r as f64, 4));
+    result.link = Some(spec);
     result
 }
 
@@ -174,10 +231,11 @@ pub(crate) fn table(results: &[PeerResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>9} {:>9} {:>9}  {:<8} {:>9} {:>9} {:>6}  {:>8}  note",
+        "{:<9} {:>9} {:>9} {:>6} {:>9}  {:<8} {:>9} {:>9} {:>6}  {:>8}  note",
         "peer",
         "MB/s",
         "Mbit/s",
+        "% link",
         "seconds",
         "verified",
         "send s/GB",
@@ -189,10 +247,13 @@ pub(crate) fn table(results: &[PeerResult]) -> String {
         let speedup = r
             .confab_speedup
             .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}"));
-        let wire = match r.sender_wire_bytes {
+        let wire = match r.wire_bytes.or(r.sender_wire_bytes) {
             Some(w) if r.bytes > 0 => format!("{:.3}", w as f64 / r.bytes as f64),
             _ => "-".to_owned(),
         };
+        let link = r
+            .link_utilization
+            .map_or_else(|| "-".to_owned(), |u| format!("{:.1}", u * 100.0));
         let mut note = String::new();
         if r.capped {
             let _ = write!(
@@ -221,10 +282,11 @@ pub(crate) fn table(results: &[PeerResult]) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<9} {:>9.1} {:>9.1} {:>9.3}  {:<8} {:>9.2} {:>9.2} {:>6}  {:>8}  {}",
+            "{:<9} {:>9.1} {:>9.1} {:>6} {:>9.3}  {:<8} {:>9.2} {:>9.2} {:>6}  {:>8}  {}",
             r.peer,
             r.mb_per_s,
             r.mbit_per_s,
+            link,
             r.seconds,
             if r.verified { "yes" } else { "NO" },
             r.cpu_sender_s_per_gb,
@@ -257,6 +319,7 @@ mod tests {
                 sys_s: 0.0,
             },
             sender_wire_bytes: Some(bytes + bytes / 20),
+            link: None,
         }
     }
 

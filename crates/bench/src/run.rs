@@ -2,11 +2,13 @@
 //! process, collect both reports, and turn them into one [`RunOutcome`].
 //!
 //! [`Launcher`] is the one place that decides how a side process is started: plain children
-//! of this binary on loopback now; issue 6 wraps them in network namespaces (`ip netns exec`,
-//! or `setns` before exec) and binds them to the namespaces' addresses, nothing else changes.
+//! of this binary on loopback, or — on an emulated link — children that enter the emulator's
+//! namespaces first (`side --netns`, see `emu.rs`) and bind the namespaces' addresses: the
+//! sender in A, the receiver in B.
 
 use crate::measure::CpuTime;
 use crate::peer::{PeerKind, Target};
+use crate::report::LinkMeasure;
 use crate::side::{Message, SENDER_GRACE, SideReport, SideRole};
 use anyhow::{Context, anyhow, bail};
 use std::io::{BufRead, BufReader};
@@ -31,8 +33,19 @@ pub(crate) struct Plan {
     pub(crate) size: u64,
     /// Time cap per run, seconds.
     pub(crate) max_seconds: f64,
-    /// Address both ends bind.
+    /// Flow-control window for peers that need one set by hand, bytes (`side --window`).
+    pub(crate) window: Option<u64>,
+    /// The largest unfragmented UDP payload of the path, bytes (`side --max-datagram`).
+    pub(crate) max_datagram: Option<u16>,
+}
+
+/// Where one role's process runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Place {
+    /// Address it binds.
     pub(crate) bind: IpAddr,
+    /// Namespace it enters first (`side --netns`), if any.
+    pub(crate) netns: Option<String>,
 }
 
 /// Starts side processes.
@@ -40,13 +53,25 @@ pub(crate) struct Plan {
 pub(crate) struct Launcher {
     /// This binary.
     exe: PathBuf,
+    /// Where senders run.
+    sender: Place,
+    /// Where receivers run.
+    receiver: Place,
 }
 
 impl Launcher {
-    /// Side processes of the running executable.
-    pub(crate) fn current_exe() -> anyhow::Result<Self> {
+    /// Side processes of the running executable, both binding `bind` (loopback).
+    pub(crate) fn local(bind: IpAddr) -> anyhow::Result<Self> {
+        let place = Place { bind, netns: None };
+        Self::placed(place.clone(), place)
+    }
+
+    /// Side processes of the running executable: senders at `sender`, receivers at `receiver`.
+    pub(crate) fn placed(sender: Place, receiver: Place) -> anyhow::Result<Self> {
         Ok(Self {
             exe: std::env::current_exe().context("finding the confab-bench executable")?,
+            sender,
+            receiver,
         })
     }
 
@@ -57,6 +82,10 @@ impl Launcher {
         plan: &Plan,
         target: Option<&Target>,
     ) -> Command {
+        let place = match role {
+            SideRole::Send => &self.sender,
+            SideRole::Receive => &self.receiver,
+        };
         let mut cmd = Command::new(&self.exe);
         cmd.arg("side")
             .args(["--peer", peer.name()])
@@ -68,8 +97,17 @@ impl Launcher {
                 },
             ])
             .args(["--size", &plan.size.to_string()])
-            .args(["--bind", &plan.bind.to_string()])
+            .args(["--bind", &place.bind.to_string()])
             .args(["--max-seconds", &plan.max_seconds.to_string()]);
+        if let Some(netns) = &place.netns {
+            cmd.args(["--netns", netns]);
+        }
+        if let Some(window) = plan.window {
+            cmd.args(["--window", &window.to_string()]);
+        }
+        if let Some(limit) = plan.max_datagram {
+            cmd.args(["--max-datagram", &limit.to_string()]);
+        }
         if let Some(t) = target {
             cmd.arg("--target")
                 .arg(serde_json::to_string(t).unwrap_or_default());
@@ -98,6 +136,8 @@ pub(crate) struct RunOutcome {
     pub(crate) cpu_receiver: CpuTime,
     /// UDP payload bytes the sender put on the wire, where the peer can tell.
     pub(crate) sender_wire_bytes: Option<u64>,
+    /// The emulator's counters for this run (emulated links only; the caller fills it in).
+    pub(crate) link: Option<LinkMeasure>,
 }
 
 /// A side process and the messages it printed.
@@ -189,35 +229,61 @@ pub(crate) fn run_once(
     peer: PeerKind,
     plan: &Plan,
 ) -> anyhow::Result<RunOutcome> {
-    let name = peer.name();
-    let receiver = SideProcess::spawn(
-        launcher.command(peer, SideRole::Receive, plan, None),
-        format!("{name} receiver"),
-    )?;
-    let target = match receiver.next(SETUP_TIMEOUT)? {
-        Message::Ready(t) => t,
-        Message::Report(r) => bail!(
-            "{name} receiver failed to start: {}",
-            r.error.unwrap_or_else(|| "no reason given".into())
-        ),
-    };
-    let sender = SideProcess::spawn(
-        launcher.command(peer, SideRole::Send, plan, Some(&target)),
-        format!("{name} sender"),
-    )?;
+    run_together(launcher, &[peer], plan)?
+        .pop()
+        .context("no outcome")?
+}
+
+/// Runs one transfer per entry of `peers` at the same time (their senders start together, after
+/// every receiver has announced itself): the fairness run. One outcome per peer, in order.
+pub(crate) fn run_together(
+    launcher: &Launcher,
+    peers: &[PeerKind],
+    plan: &Plan,
+) -> anyhow::Result<Vec<anyhow::Result<RunOutcome>>> {
+    let mut receivers = Vec::new();
+    for &peer in peers {
+        let name = peer.name();
+        let receiver = SideProcess::spawn(
+            launcher.command(peer, SideRole::Receive, plan, None),
+            format!("{name} receiver"),
+        )?;
+        let target = match receiver.next(SETUP_TIMEOUT)? {
+            Message::Ready(t) => t,
+            Message::Report(r) => bail!(
+                "{name} receiver failed to start: {}",
+                r.error.unwrap_or_else(|| "no reason given".into())
+            ),
+        };
+        receivers.push((receiver, target));
+    }
+    let mut pairs = Vec::new();
+    for (&peer, (receiver, target)) in peers.iter().zip(receivers) {
+        let sender = SideProcess::spawn(
+            launcher.command(peer, SideRole::Send, plan, Some(&target)),
+            format!("{} sender", peer.name()),
+        )?;
+        pairs.push((peer, receiver, sender));
+    }
     let cap = Duration::from_secs_f64(plan.max_seconds.max(0.0));
-    let received = receiver.report(cap + REPORT_SLACK)?;
-    if let Some(e) = &received.error {
-        bail!("{name} receiver: {e}");
-    }
-    let sent = sender.report(SENDER_GRACE + REPORT_SLACK)?;
-    // A capped receiver closes on its sender, whose error is then expected.
-    if let (Some(e), false) = (&sent.error, received.capped) {
-        bail!("{name} sender: {e}");
-    }
-    sender.finish();
-    receiver.finish();
-    Ok(outcome(&received, &sent, plan.size))
+    Ok(pairs
+        .into_iter()
+        .map(|(peer, receiver, sender)| {
+            let name = peer.name();
+            let received = receiver.report(cap + REPORT_SLACK)?;
+            if let Some(e) = &received.error {
+                bail!("{name} receiver: {e}");
+            }
+            let sent = sender.report(SENDER_GRACE + REPORT_SLACK)?;
+            // A capped receiver closes on its sender, whose error is then expected.
+            if let (Some(e), false) = (&sent.error, received.capped) {
+                bail!("{name} sender: {e}");
+            }
+            sender.finish();
+            receiver.finish();
+            Ok(outcome(&received, &sent, plan.size))
+        })
+        .collect())
 }
 
 fn outcome(received: &SideReport, sent: &SideReport, size: u64) -> RunOutcome {
@@ -238,5 +304,6 @@ fn outcome(received: &SideReport, sent: &SideReport, size: u64) -> RunOutcome {
             sys_s: received.cpu_sys_s,
         },
         sender_wire_bytes: sent.wire_bytes_sent,
+        link: None,
     }
 }

@@ -59,6 +59,17 @@ pub(crate) struct SideArgs {
     /// Sender only: the receiver's announcement, as JSON.
     #[arg(long)]
     pub(crate) target: Option<String>,
+    /// A network namespace to enter first (a path the link emulator hands out).
+    #[arg(long)]
+    pub(crate) netns: Option<String>,
+    /// Flow-control window for peers that need one set by hand (QUIC, KCP), bytes: the
+    /// emulated link's bandwidth-delay product with headroom. Absent: each peer's default.
+    #[arg(long)]
+    pub(crate) window: Option<u64>,
+    /// The largest UDP payload the path carries without IP fragmentation, bytes (the
+    /// emulated link's MTU − 28). Absent: each peer's default.
+    #[arg(long)]
+    pub(crate) max_datagram: Option<u16>,
 }
 
 /// A line from a side process to the parent.
@@ -106,6 +117,18 @@ fn emit(message: &Message) {
 /// Runs one end to completion; the outcome goes to stdout. Errors here are setup errors
 /// (bad arguments): transfer failures are reported in the [`SideReport`].
 pub(crate) fn run(args: SideArgs) -> anyhow::Result<()> {
+    // Die with the parent: a killed bench must not leave sides running (inside its
+    // namespaces, they would keep them alive).
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("asking to die with the parent")?;
+    if nix::unistd::getppid() != parent {
+        anyhow::bail!("the bench that started this side has already exited");
+    }
+    // Before any thread exists: threads started later inherit the namespace.
+    if let Some(path) = &args.netns {
+        crate::emu::enter(path)?;
+    }
     // One thread for the end's own async work: the two ends share the machine's cores, and
     // rudp-tokio brings its own I/O thread anyway.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -139,6 +162,8 @@ async fn receive(args: &SideArgs, max: Duration) {
         emit(&Message::Ready(target));
         let _ = announced_tx.send(());
     });
+    ctx.window = args.window;
+    ctx.max_datagram = args.max_datagram;
     let cap = async {
         match announced_rx.await {
             Ok(()) => tokio::time::sleep(max).await,
@@ -177,6 +202,8 @@ async fn send(args: &SideArgs, target: Target, max: Duration) {
     let ctx = SendCtx {
         size: args.size,
         bind: args.bind,
+        window: args.window,
+        max_datagram: args.max_datagram,
         target,
     };
     let (start_ns, cpu_start) = (monotonic_ns(), CpuTime::now());

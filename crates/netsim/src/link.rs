@@ -35,7 +35,8 @@ pub enum SendOutcome {
     Lost,
     /// Lost by the Gilbert–Elliott burst loss.
     LostBurst,
-    /// Larger than 65507 bytes, which no IPv4 packet can carry: never sent.
+    /// Never sent: a datagram larger than 65507 bytes, which no IPv4 packet can carry, or a
+    /// packet given to [`Link::send_packet`] larger than the MTU.
     TooLarge,
 }
 
@@ -91,17 +92,47 @@ impl Link {
     /// Offers one UDP datagram (its payload, `datagram.len()` bytes) to the link at time `at`.
     /// The datagram is copied and its fate decided now; the outcome is for statistics.
     pub fn send(&mut self, at: Instant, datagram: &[u8]) -> SendOutcome {
-        let now = self.clock.ns(at);
         let len = datagram.len();
-        self.stats.offered.add(len);
         if len > MAX_UDP_PAYLOAD {
+            self.clock.ns(at);
+            self.stats.offered.add(len);
             self.stats.too_large.add(len);
             return SendOutcome::TooLarge;
         }
+        let mtu = self.config.mtu;
+        self.offer(at, datagram, fragment_sizes(len, mtu))
+    }
+
+    /// Offers one whole IP packet (`packet.len()` wire bytes, headers included) at time `at`:
+    /// what a TUN device hands an emulator. Unlike [`send`](Self::send) it adds no headers
+    /// and never fragments; a packet larger than the MTU is refused (`TooLarge`), as a router
+    /// would refuse a don't-fragment packet. Statistics count IP bytes.
+    pub fn send_packet(&mut self, at: Instant, packet: &[u8]) -> SendOutcome {
+        let len = packet.len();
+        if len > self.config.mtu {
+            self.clock.ns(at);
+            self.stats.offered.add(len);
+            self.stats.too_large.add(len);
+            return SendOutcome::TooLarge;
+        }
+        self.offer(at, packet, std::iter::once(len))
+    }
+
+    /// The common path of `send` and `send_packet`: `wire_sizes` are the IP packets that
+    /// carry `payload` across the bottleneck.
+    fn offer(
+        &mut self,
+        at: Instant,
+        datagram: &[u8],
+        wire_sizes: impl Iterator<Item = usize>,
+    ) -> SendOutcome {
+        let now = self.clock.ns(at);
+        let len = datagram.len();
+        self.stats.offered.add(len);
         // Every fragment queues and risks loss on its own; the datagram is reassembled when
         // the last one has crossed the bottleneck, and only if none was dropped.
         let (mut fate, mut departure, mut fragments) = (None, now, 0);
-        for wire in fragment_sizes(len, self.config.mtu) {
+        for wire in wire_sizes {
             fragments += 1;
             let Some(end) = self.bottleneck.offer(now, wire, MAX_NS) else {
                 fate = fate.or(Some(SendOutcome::DroppedQueue));

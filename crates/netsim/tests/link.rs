@@ -504,3 +504,40 @@ fn duplex_directions_are_independent_and_share_the_rtt() {
     assert_ne!(fates.0, fates.1, "each direction has its own seed");
     assert_eq!(path.poll_timeout(), Some(t0 + 25 * MS));
 }
+
+#[test]
+fn send_packet_counts_whole_ip_packets_and_refuses_oversize() {
+    // 8 Mbit/s: one wire byte takes 1 µs. A 1000-byte IP packet through `send_packet` must
+    // take exactly as long as a 972-byte UDP payload (972 + 28 headers) through `send`.
+    let config = LinkConfig {
+        rate_bps: Some(8_000_000),
+        delay: 5 * MS,
+        mtu: 1500,
+        ..LinkConfig::default()
+    };
+    let start = Instant::now();
+    let mut by_packet = link(config.clone(), 1);
+    let mut by_datagram = link(config, 1);
+    let a = by_packet.send_packet(start, &numbered(1, 1000));
+    let b = by_datagram.send(start, &numbered(1, 972));
+    assert_eq!(a, b);
+    let SendOutcome::Scheduled { arrival, .. } = a else {
+        panic!("dropped: {a:?}")
+    };
+    assert_eq!(arrival - start, 5 * MS + Duration::from_micros(1000));
+    let delivered = drain(&mut by_packet, start);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        delivered[0].1.len(),
+        1000,
+        "the packet itself, no headers added"
+    );
+
+    // Larger than the MTU: refused, never fragmented.
+    assert_eq!(
+        by_packet.send_packet(start, &numbered(2, 1501)),
+        SendOutcome::TooLarge
+    );
+    assert_eq!(by_packet.stats().too_large.packets, 1);
+    assert!(drain(&mut by_packet, start).is_empty());
+}

@@ -5,7 +5,9 @@
 //! The same code runs the `saw` peer with `rudp::Config::stop_and_wait()`: the project's
 //! reference for the scheme confab replaces (2048-byte datagrams, one in flight, an ACK per
 //! datagram, a fixed 1 s resend timer) on the same driver, so the comparison isolates the
-//! protocol.
+//! protocol. On an emulated link its datagrams shrink to what the MTU carries (1472 bytes at
+//! 1500): our sockets set don't-fragment, as QUIC's do, so a 2048-byte datagram would not
+//! leave the host; the student project's sockets let the kernel fragment them instead.
 //!
 //! The transfer is an upload: the sender is the rudp client (it speaks first), the receiver
 //! the server side, which answers whatever address authenticates.
@@ -42,14 +44,21 @@ impl Confab {
         }
     }
 
-    fn spec(&self, size: u64, side: Side, role: Role) -> TransferSpec {
+    fn spec(&self, size: u64, side: Side, role: Role, max_datagram: Option<u16>) -> TransferSpec {
         let params = TransferParams {
             transfer_id: TRANSFER_ID,
             key: KEY,
             size,
         };
+        let config = match max_datagram {
+            Some(limit) if limit < self.config.max_datagram_size => Arc::new(Config {
+                max_datagram_size: limit,
+                ..(*self.config).clone()
+            }),
+            _ => self.config.clone(),
+        };
         TransferSpec {
-            config: self.config.clone(),
+            config,
             ..TransferSpec::new(params, side, role)
         }
     }
@@ -65,7 +74,8 @@ impl Peer for Confab {
             have: RangeSet::new(),
         };
         // Registered before the sender hears where to send: its first datagram must find it.
-        let mut transfer = endpoint.start(self.spec(ctx.size, Side::Server, role))?;
+        let mut transfer =
+            endpoint.start(self.spec(ctx.size, Side::Server, role, ctx.max_datagram))?;
         ctx.announce(endpoint.local_addr(), None);
         transfer.finished().await.context("receiving")?;
         let wire = endpoint.stats().bytes_sent;
@@ -81,7 +91,7 @@ impl Peer for Confab {
             server: ctx.target.addr,
         };
         let role = Role::Send(Box::new(ContentSource));
-        let mut transfer = endpoint.start(self.spec(ctx.size, side, role))?;
+        let mut transfer = endpoint.start(self.spec(ctx.size, side, role, ctx.max_datagram))?;
         transfer.finished().await.context("sending")?;
         Ok(Sent {
             wire_bytes_sent: Some(endpoint.stats().bytes_sent),

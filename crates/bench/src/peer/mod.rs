@@ -5,10 +5,11 @@
 //! content). It knows nothing of processes, clocks or time caps: the side harness
 //! (`side.rs`) runs one end of one peer in its own process and does all the measuring.
 //!
-//! Adding a peer (issue 6 adds `kcp`): a module here with a type implementing [`Peer`], a
+//! Adding a peer: a module here with a type implementing [`Peer`], a
 //! [`PeerKind`] variant, and one arm in [`PeerKind::run_receiver`] / [`PeerKind::run_sender`].
 
 mod confab;
+mod kcp;
 mod quic;
 mod tcp;
 
@@ -25,10 +26,14 @@ pub(crate) enum PeerKind {
     Confab,
     /// TCP through tokio, the kernel's default congestion control.
     Tcp,
+    /// TCP through tokio with Cubic (`TCP_CONGESTION`), the most common default.
+    TcpCubic,
     /// QUIC through quinn, one unidirectional stream, quinn's default controller (Cubic).
     Quic,
     /// QUIC through quinn with quinn's (experimental) BBR controller.
     QuicBbr,
+    /// KCP (tokio_kcp) in its fastest no-delay mode, window at least the path's BDP.
+    Kcp,
     /// The old stop-and-wait scheme: rudp's reference mode (`rudp::Config::stop_and_wait`).
     Saw,
 }
@@ -39,8 +44,10 @@ impl PeerKind {
         match self {
             PeerKind::Confab => "confab",
             PeerKind::Tcp => "tcp",
+            PeerKind::TcpCubic => "tcp-cubic",
             PeerKind::Quic => "quic",
             PeerKind::QuicBbr => "quic-bbr",
+            PeerKind::Kcp => "kcp",
             PeerKind::Saw => "saw",
         }
     }
@@ -50,9 +57,17 @@ impl PeerKind {
         match self {
             PeerKind::Confab => confab::Confab::default_config().receive(ctx).await,
             PeerKind::Saw => confab::Confab::stop_and_wait().receive(ctx).await,
-            PeerKind::Tcp => tcp::Tcp.receive(ctx).await,
+            PeerKind::Tcp => tcp::Tcp { congestion: None }.receive(ctx).await,
+            PeerKind::TcpCubic => {
+                tcp::Tcp {
+                    congestion: Some("cubic"),
+                }
+                .receive(ctx)
+                .await
+            }
             PeerKind::Quic => quic::Quic { bbr: false }.receive(ctx).await,
             PeerKind::QuicBbr => quic::Quic { bbr: true }.receive(ctx).await,
+            PeerKind::Kcp => kcp::Kcp.receive(ctx).await,
         }
     }
 
@@ -61,9 +76,17 @@ impl PeerKind {
         match self {
             PeerKind::Confab => confab::Confab::default_config().send(ctx).await,
             PeerKind::Saw => confab::Confab::stop_and_wait().send(ctx).await,
-            PeerKind::Tcp => tcp::Tcp.send(ctx).await,
+            PeerKind::Tcp => tcp::Tcp { congestion: None }.send(ctx).await,
+            PeerKind::TcpCubic => {
+                tcp::Tcp {
+                    congestion: Some("cubic"),
+                }
+                .send(ctx)
+                .await
+            }
             PeerKind::Quic => quic::Quic { bbr: false }.send(ctx).await,
             PeerKind::QuicBbr => quic::Quic { bbr: true }.send(ctx).await,
+            PeerKind::Kcp => kcp::Kcp.send(ctx).await,
         }
     }
 }
@@ -82,8 +105,13 @@ pub(crate) struct Target {
 pub(crate) struct ReceiveCtx {
     /// Bytes to expect.
     pub(crate) size: u64,
-    /// Address to bind (port 0); `127.0.0.1` on loopback, a namespace's address later.
+    /// Address to bind (port 0); `127.0.0.1` on loopback, namespace B's address on an
+    /// emulated link.
     pub(crate) bind: IpAddr,
+    /// Flow-control window to use where the peer needs one set by hand, bytes.
+    pub(crate) window: Option<u64>,
+    /// The largest UDP payload the path carries unfragmented, bytes, if known.
+    pub(crate) max_datagram: Option<u16>,
     /// Count of bytes checked so far: bump it as bytes are verified (the checkers in
     /// `content` do), so a run cut short by time still reports what arrived.
     pub(crate) verified: Verified,
@@ -101,6 +129,8 @@ impl ReceiveCtx {
         Self {
             size,
             bind,
+            window: None,
+            max_datagram: None,
             verified,
             announce: Some(Box::new(announce)),
         }
@@ -123,6 +153,10 @@ pub(crate) struct SendCtx {
     pub(crate) size: u64,
     /// Address to bind (port 0).
     pub(crate) bind: IpAddr,
+    /// Flow-control window to use where the peer needs one set by hand, bytes.
+    pub(crate) window: Option<u64>,
+    /// The largest UDP payload the path carries unfragmented, bytes, if known.
+    pub(crate) max_datagram: Option<u16>,
     /// Where the receiver listens.
     pub(crate) target: Target,
 }

@@ -1,8 +1,10 @@
 //! QUIC through quinn: one unidirectional stream carrying the whole file, TLS 1.3 with a
 //! self-signed certificate (rcgen) that the receiver hands its sender through the bench, and
-//! rustls on the ring provider. Transport settings are quinn's defaults (windows, MTU
-//! discovery, GSO); only the controller changes between `quic` (Cubic, quinn's default) and
-//! `quic-bbr`.
+//! rustls on the ring provider. Transport settings are quinn's defaults (MTU discovery, GSO);
+//! only the controller changes between `quic` (Cubic, quinn's default) and `quic-bbr`. On an
+//! emulated link the flow-control windows are raised to the bench's `--window` (twice the
+//! path's BDP) where quinn's defaults (1.25 MB per stream) are smaller, so that the
+//! congestion controller, not flow control, sets the pace — as it does for TCP's autotuning.
 
 use super::{Peer, ReceiveCtx, Received, SendCtx, Sent};
 use crate::content::{StreamChecker, fill};
@@ -15,6 +17,8 @@ use std::sync::Arc;
 
 /// Bytes handed to quinn per write (it takes ownership: no copy).
 const CHUNK: usize = 1 << 20;
+/// quinn's default stream receive window, bytes.
+const DEFAULT_STREAM_WINDOW: u64 = 1_250_000;
 /// TLS server name in the certificate, and ALPN.
 const SERVER_NAME: &str = "confab-bench";
 
@@ -24,8 +28,15 @@ pub(crate) struct Quic {
 }
 
 impl Quic {
-    fn transport(&self) -> Arc<quinn::TransportConfig> {
+    fn transport(&self, window: Option<u64>) -> Arc<quinn::TransportConfig> {
         let mut transport = quinn::TransportConfig::default();
+        if let Some(window) = window.filter(|&w| w > DEFAULT_STREAM_WINDOW) {
+            let varint = quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX);
+            transport
+                .stream_receive_window(varint)
+                .receive_window(varint)
+                .send_window(window);
+        }
         if self.bbr {
             transport
                 .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
@@ -51,7 +62,7 @@ impl Peer for Quic {
         tls.alpn_protocols = vec![SERVER_NAME.as_bytes().to_vec()];
         let mut server =
             quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
-        server.transport_config(self.transport());
+        server.transport_config(self.transport(ctx.window));
         let endpoint = quinn::Endpoint::server(server, SocketAddr::new(ctx.bind, 0))
             .context("binding the QUIC endpoint")?;
         ctx.announce(endpoint.local_addr()?, Some(to_hex(&cert)));
@@ -100,7 +111,7 @@ impl Peer for Quic {
             .with_no_client_auth();
         tls.alpn_protocols = vec![SERVER_NAME.as_bytes().to_vec()];
         let mut client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
-        client.transport_config(self.transport());
+        client.transport_config(self.transport(ctx.window));
         let endpoint = quinn::Endpoint::client(SocketAddr::new(ctx.bind, 0))
             .context("binding the QUIC endpoint")?;
         let connection = endpoint

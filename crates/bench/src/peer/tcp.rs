@@ -1,5 +1,7 @@
 //! TCP through tokio: one connection, 1 MiB application buffers, and the kernel's own socket
-//! buffer autotuning and default congestion control (`net.ipv4.tcp_congestion_control`).
+//! buffer autotuning and default congestion control (`net.ipv4.tcp_congestion_control`), or
+//! — the `tcp-cubic` peer — Cubic chosen per socket (`TCP_CONGESTION`), since kernels differ
+//! in their default (Cubic on most; BBR on some, this machine's among them).
 //!
 //! The socket buffers are deliberately not set: `SO_SNDBUF`/`SO_RCVBUF` would switch
 //! autotuning off and be capped at `net.core.[rw]mem_max`, while autotuning grows them up to
@@ -10,13 +12,29 @@ use crate::content::{StreamChecker, fill};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Application read and write size, bytes.
 const CHUNK: usize = 1 << 20;
 
-/// The TCP peer.
-pub(crate) struct Tcp;
+/// The TCP peer: `congestion` names the controller (`cubic`), `None` is the kernel's default.
+pub(crate) struct Tcp {
+    pub(crate) congestion: Option<&'static str>,
+}
+
+impl Tcp {
+    fn set_congestion(&self, socket: &impl std::os::fd::AsFd) -> anyhow::Result<()> {
+        if let Some(name) = self.congestion {
+            nix::sys::socket::setsockopt(
+                socket,
+                nix::sys::socket::sockopt::TcpCongestion,
+                &std::ffi::OsString::from(name),
+            )
+            .with_context(|| format!("choosing TCP congestion control {name}"))?;
+        }
+        Ok(())
+    }
+}
 
 impl Peer for Tcp {
     async fn receive(&self, ctx: &mut ReceiveCtx) -> anyhow::Result<Received> {
@@ -25,6 +43,9 @@ impl Peer for Tcp {
             .context("binding the TCP listener")?;
         ctx.announce(listener.local_addr()?, None);
         let (mut stream, _) = listener.accept().await.context("accepting the sender")?;
+        // The receiver's controller only governs its one-byte confirmation, but both ends
+        // alike keeps the run unambiguous.
+        self.set_congestion(&stream)?;
         let mut checker = StreamChecker::new(ctx.size, ctx.verified.clone());
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -53,7 +74,15 @@ impl Peer for Tcp {
     }
 
     async fn send(&self, ctx: &SendCtx) -> anyhow::Result<Sent> {
-        let mut stream = TcpStream::connect(ctx.target.addr)
+        let socket = if ctx.target.addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .context("creating the TCP socket")?;
+        self.set_congestion(&socket)?;
+        let mut stream: TcpStream = socket
+            .connect(ctx.target.addr)
             .await
             .with_context(|| format!("connecting to {}", ctx.target.addr))?;
         let mut buf = vec![0u8; CHUNK];
