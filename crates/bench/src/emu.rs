@@ -128,7 +128,7 @@ fn namespace_with_tun(
             .mtu(mtu)
             .up();
         let device = tun::create(&config).map_err(|e| match e {
-            tun::Error::Io(io) if io.raw_os_error() == Some(libc_enoent()) => {
+            tun::Error::Io(io) if io.raw_os_error() == Some(Errno::ENOENT as i32) => {
                 anyhow::anyhow!(explain_setup_error(Errno::ENOENT))
             }
             other => anyhow::anyhow!("creating the TUN device: {other}"),
@@ -140,10 +140,6 @@ fn namespace_with_tun(
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the namespace setup thread panicked"))?
-}
-
-fn libc_enoent() -> i32 {
-    Errno::ENOENT as i32
 }
 
 /// What the emulator measured between two [`Emulator::reset`]s.

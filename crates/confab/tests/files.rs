@@ -15,10 +15,8 @@ use std::time::Duration;
 use client::{Client, ClientError, ErrorCode, Event, TransferOutcome};
 use common::*;
 use proto::{ClientMsg, FileInfo, ServerMsg};
-use relay::{Relay, RelayConfig, RelayReport};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const MIB: usize = 1 << 20;
@@ -29,20 +27,6 @@ async fn within_secs<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> 
         Ok(value) => value,
         Err(_) => panic!("timed out after {secs} s waiting for {what}"),
     }
-}
-
-/// Deterministic, incompressible-looking bytes (xorshift64*).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn write_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
@@ -144,34 +128,6 @@ async fn put_then_get_is_byte_identical_for_every_size() {
     let s = setup(|_| {}).await;
     round_trip_sizes(s.server.addr, &s.work, &[0, 1, 1452, 5 * MIB, 64 * MIB]).await;
     s.server.stop().await;
-}
-
-/// A relay on a free port of 127.0.0.1 in front of `server`.
-struct RelayRun {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<RelayReport, relay::RelayError>>,
-}
-
-async fn start_relay(server: SocketAddr, link: &str) -> RelayRun {
-    let listen = SocketAddr::new(server.ip(), 0);
-    let config = RelayConfig::new(listen, server)
-        .with_link(link.parse().expect("link spec"))
-        .with_seed(7);
-    let relay = Relay::bind(config).await.expect("bind relay");
-    let addr = relay.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
-    RelayRun { addr, stop, task }
-}
-
-impl RelayRun {
-    async fn stop(self) -> RelayReport {
-        let _ = self.stop.send(());
-        within("relay stop", self.task).await.unwrap().unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -765,27 +721,11 @@ async fn serve_hostile(mut raw: Raw) {
         ts: 0,
     };
     while let Some(frame) = raw.recv_client().await {
+        if let Some(reply) = raw.answer_login(&frame, "evil/1").await {
+            raw.send_server(&reply).await;
+            continue;
+        }
         let reply = match frame {
-            ClientMsg::Hello { .. } => ServerMsg::Welcome {
-                version: 1,
-                server: "evil/1".into(),
-                max_frame: 65536,
-                max_text: 4096,
-            },
-            ClientMsg::Login { nick, .. } => {
-                raw.send_server(&ServerMsg::LoggedIn {
-                    nick,
-                    members: vec![],
-                    last_id: 0,
-                })
-                .await;
-                ServerMsg::History {
-                    req: None,
-                    messages: vec![],
-                    done: true,
-                    more: false,
-                }
-            }
             ClientMsg::Files { req } => ServerMsg::FileList {
                 req,
                 files: ["../evil", "/tmp/evil", "a/b", "ok.txt", "x\u{1b}[2J"]

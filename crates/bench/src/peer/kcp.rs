@@ -7,8 +7,8 @@
 //! limit. Without congestion control (`nc=1`) KCP keeps that whole window in flight, so a
 //! window far above the BDP would only overflow the bottleneck queue.
 
-use super::{Peer, ReceiveCtx, Received, SendCtx, Sent};
-use crate::content::{StreamChecker, fill};
+use super::{Peer, ReceiveCtx, Received, SendCtx, Sent, await_confirmation, write_content};
+use crate::content::StreamChecker;
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,20 +78,9 @@ impl Peer for Kcp {
         let mut stream = KcpStream::connect(&config(ctx.window), ctx.target.addr)
             .await
             .with_context(|| format!("connecting to {}", ctx.target.addr))?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut offset = 0u64;
-        while offset < ctx.size {
-            let n = (ctx.size - offset).min(CHUNK as u64) as usize;
-            fill(offset, &mut buf[..n]);
-            stream.write_all(&buf[..n]).await.context("sending")?;
-            offset += n as u64;
-        }
+        write_content(&mut stream, ctx.size, CHUNK).await?;
         stream.flush().await.context("sending")?;
-        let mut ack = [0u8; 1];
-        stream
-            .read_exact(&mut ack)
-            .await
-            .context("waiting for the receiver to confirm")?;
+        await_confirmation(&mut stream).await?;
         Ok(Sent::default())
     }
 }

@@ -178,6 +178,40 @@ pub(crate) struct Sent {
     pub(crate) wire_bytes_sent: Option<u64>,
 }
 
+/// Writes `size` bytes of the content to a byte stream in `chunk`-sized writes (TCP, KCP).
+pub(crate) async fn write_content(
+    stream: &mut (impl tokio::io::AsyncWrite + Unpin),
+    size: u64,
+    chunk: usize,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use tokio::io::AsyncWriteExt;
+    let mut buf = vec![0u8; chunk];
+    let mut offset = 0u64;
+    while offset < size {
+        let n = (size - offset).min(chunk as u64) as usize;
+        crate::content::fill(offset, &mut buf[..n]);
+        stream.write_all(&buf[..n]).await.context("sending")?;
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Waits for the receiver's one byte saying every byte was checked: a stream sender's clock
+/// (and CPU) stop only then.
+pub(crate) async fn await_confirmation(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use tokio::io::AsyncReadExt;
+    let mut ack = [0u8; 1];
+    stream
+        .read_exact(&mut ack)
+        .await
+        .context("waiting for the receiver to confirm")?;
+    Ok(())
+}
+
 /// One protocol, both ends. Errors say what failed; a wrong byte is an error.
 pub(crate) trait Peer {
     /// Binds, [`announce`](ReceiveCtx::announce)s, receives and checks `ctx.size` bytes.

@@ -1,6 +1,6 @@
 //! Shared test support: an in-process server on port 0, client options with short timeouts,
 //! event helpers that fail instead of hanging, a raw protocol connection for misbehaving
-//! clients, and a cuttable TCP proxy.
+//! clients and fake servers, an impairing relay, test file contents, and a cuttable TCP proxy.
 //!
 //! Not every test file uses every helper.
 #![allow(dead_code)]
@@ -19,6 +19,50 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
+
+/// Deterministic, incompressible-looking bytes (xorshift64*).
+pub(crate) fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A `confab relay` on a free port of 127.0.0.1 in front of a server.
+pub(crate) struct RelayRun {
+    pub(crate) addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<relay::RelayReport, relay::RelayError>>,
+}
+
+/// Starts a relay in front of `server`, impairing as `link` says (seeded: repeatable).
+pub(crate) async fn start_relay(server: SocketAddr, link: &str) -> RelayRun {
+    let listen = SocketAddr::new(server.ip(), 0);
+    let config = relay::RelayConfig::new(listen, server)
+        .with_link(link.parse().expect("link spec"))
+        .with_seed(7);
+    let relay = relay::Relay::bind(config).await.expect("bind relay");
+    let addr = relay.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    RelayRun { addr, stop, task }
+}
+
+impl RelayRun {
+    /// Stops the relay and returns what it counted.
+    pub(crate) async fn stop(self) -> relay::RelayReport {
+        let _ = self.stop.send(());
+        within("relay stop", self.task).await.unwrap().unwrap()
+    }
+}
 
 /// How long any single awaited thing may take before the test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -202,6 +246,38 @@ impl Raw {
             matches!(m, ServerMsg::History { done: true, .. })
         })
         .await;
+    }
+
+    /// For a fake server: answers a client's `hello` (with `welcome`) or `login` (with
+    /// `logged_in`, sent here, then an empty `history`, returned). `None` for anything else.
+    pub(crate) async fn answer_login(
+        &mut self,
+        frame: &ClientMsg,
+        server: &str,
+    ) -> Option<ServerMsg> {
+        match frame {
+            ClientMsg::Hello { .. } => Some(ServerMsg::Welcome {
+                version: 1,
+                server: server.into(),
+                max_frame: 65536,
+                max_text: 4096,
+            }),
+            ClientMsg::Login { nick, .. } => {
+                self.send_server(&ServerMsg::LoggedIn {
+                    nick: nick.clone(),
+                    members: vec![],
+                    last_id: 0,
+                })
+                .await;
+                Some(ServerMsg::History {
+                    req: None,
+                    messages: vec![],
+                    done: true,
+                    more: false,
+                })
+            }
+            _ => None,
+        }
     }
 
     pub(crate) async fn send(&mut self, msg: &ClientMsg) {
